@@ -1,0 +1,3 @@
+from cryptotrader.cli import main
+
+main()

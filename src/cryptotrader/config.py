@@ -1,0 +1,80 @@
+"""Settings, read once from the environment and `.env` (prefix ``CRYPTOTRADER_``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the program. Unset values get safe local defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRYPTOTRADER_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "CRYPTOTRADER_DATABASE_URL"),
+        description="PostgreSQL 15+ to use; unset starts the embedded server in the data dir.",
+    )
+    data_dir: Path = Field(default=Path(".data"), description="Embedded database, secrets, logs.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 key; generated into the data dir on first run when unset."
+    )
+    log_level: LogLevel = "INFO"
+    db_name: str = Field(default="cryptotrader", description="Database created on the embedded server.")
+    app_role: str = Field(
+        default="cryptotrader_app",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="Login role the app connects as (not superuser, no BYPASSRLS, owns nothing).",
+    )
+    app_password: SecretStr | None = Field(
+        default=None, description="Password of the app role; generated into the data dir when unset."
+    )
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=16, ge=1)
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.data_dir / "secrets.json"
+
+    def resolved_jwt_secret(self) -> str:
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return _stored_secret(self.secrets_file, "jwt_secret")
+
+    def resolved_app_password(self) -> str:
+        if self.app_password is not None:
+            return self.app_password.get_secret_value()
+        return _stored_secret(self.secrets_file, "app_password")
+
+
+def _stored_secret(path: Path, name: str) -> str:
+    """Read a generated secret from the data dir, creating it (mode 0600) the first time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if name not in stored:
+        stored[name] = secrets.token_urlsafe(48)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh)
+        tmp.replace(path)
+    return stored[name]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

