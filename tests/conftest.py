@@ -44,7 +44,9 @@ def _create_db(admin: str, name: str, template: str | None = None) -> None:
 
 def _drop_db(admin: str, name: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +64,9 @@ def template_db(pg_server: PgServer) -> Iterator[str]:
 def db(pg_server: PgServer, template_db: str) -> Iterator[TestDatabase]:
     name = f"ct_test_{uuid.uuid4().hex[:10]}"
     _create_db(pg_server.admin, name, template=template_db)
-    migrate.ensure_app_role(make_conninfo(pg_server.admin, dbname=name), APP_ROLE, APP_PASSWORD, name)
+    migrate.ensure_app_role(
+        make_conninfo(pg_server.admin, dbname=name), APP_ROLE, APP_PASSWORD, name
+    )
     yield TestDatabase(server=pg_server, name=name)
     _drop_db(pg_server.admin, name)
 

@@ -42,7 +42,9 @@ class TestDatabase:
 
     @property
     def app_conninfo(self) -> str:
-        return make_conninfo(self.server.admin, dbname=self.name, user=APP_ROLE, password=APP_PASSWORD)
+        return make_conninfo(
+            self.server.admin, dbname=self.name, user=APP_ROLE, password=APP_PASSWORD
+        )
 
     @contextmanager
     def owner(self) -> Iterator[psycopg.Connection[Row]]:
@@ -63,7 +65,9 @@ class TestDatabase:
             conn.rollback()
 
     @contextmanager
-    def as_user(self, user_id: uuid.UUID, *, admin: bool = False) -> Iterator[psycopg.Connection[Row]]:
+    def as_user(
+        self, user_id: uuid.UUID, *, admin: bool = False
+    ) -> Iterator[psycopg.Connection[Row]]:
         with self.as_role("authenticated", user_claims(user_id, admin=admin)) as conn:
             yield conn
 

@@ -34,14 +34,17 @@ class Settings(BaseSettings):
         default=None, description="HS256 key; generated into the data dir on first run when unset."
     )
     log_level: LogLevel = "INFO"
-    db_name: str = Field(default="cryptotrader", description="Database created on the embedded server.")
+    db_name: str = Field(
+        default="cryptotrader", description="Database created on the embedded server."
+    )
     app_role: str = Field(
         default="cryptotrader_app",
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="Login role the app connects as (not superuser, no BYPASSRLS, owns nothing).",
     )
     app_password: SecretStr | None = Field(
-        default=None, description="Password of the app role; generated into the data dir when unset."
+        default=None,
+        description="Password of the app role; generated into the data dir when unset.",
     )
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)

@@ -29,9 +29,13 @@ def test_sign_up_creates_profile_portfolio_default_account_and_settings(db: Test
     with db.owner() as conn:
         uid = create_user(conn, "Alice@Example.test", display_name="Alice")
         profile = conn.execute("SELECT * FROM profiles WHERE id = %s", [uid]).fetchone()
-        accounts = conn.execute("SELECT * FROM paper_trading_accounts WHERE user_id = %s", [uid]).fetchall()
+        accounts = conn.execute(
+            "SELECT * FROM paper_trading_accounts WHERE user_id = %s", [uid]
+        ).fetchall()
         portfolio = conn.execute("SELECT * FROM portfolios WHERE user_id = %s", [uid]).fetchone()
-        members = conn.execute("SELECT account_id FROM portfolio_accounts WHERE user_id = %s", [uid]).fetchall()
+        members = conn.execute(
+            "SELECT account_id FROM portfolio_accounts WHERE user_id = %s", [uid]
+        ).fetchall()
         settings = {
             r["setting_name"]: r["setting_value"]
             for r in conn.execute("SELECT * FROM user_settings WHERE user_id = %s", [uid])

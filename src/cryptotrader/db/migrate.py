@@ -7,6 +7,7 @@ advisory lock serialises concurrent ``migrate`` calls from several processes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import time
@@ -90,9 +91,7 @@ def status(conninfo: str) -> list[MigrationState]:
     out = []
     for m in discover():
         rec = applied.get(m.version)
-        out.append(
-            MigrationState(m, rec[1] if rec else None, rec is None or rec[0] == m.checksum)
-        )
+        out.append(MigrationState(m, rec[1] if rec else None, rec is None or rec[0] == m.checksum))
     return out
 
 
@@ -151,10 +150,9 @@ def ensure_base_roles(conninfo: str) -> None:
         for role in BASE_ROLES:
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
                 continue
-            try:
+            # a concurrent migrate of another database may create it meanwhile
+            with contextlib.suppress(psycopg.errors.DuplicateObject):
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
-            except psycopg.errors.DuplicateObject:
-                pass  # created meanwhile by a concurrent migrate on another database
 
 
 def ensure_app_role(conninfo: str, role: str, password: str, dbname: str) -> None:
@@ -163,19 +161,15 @@ def ensure_app_role(conninfo: str, role: str, password: str, dbname: str) -> Non
     ident = sql.Identifier(role)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is None:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateObject):
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOINHERIT").format(ident))
-            except psycopg.errors.DuplicateObject:
-                pass
         conn.execute(
             sql.SQL(
                 "ALTER ROLE {} LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
                 " NOREPLICATION PASSWORD {}"
             ).format(ident, sql.Literal(password))
         )
-        conn.execute(
-            sql.SQL("GRANT anon, authenticated, service_role TO {}").format(ident)
-        )
+        conn.execute(sql.SQL("GRANT anon, authenticated, service_role TO {}").format(ident))
         conn.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), ident)
         )

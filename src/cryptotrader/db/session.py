@@ -24,7 +24,9 @@ Claims = Mapping[str, Any]
 _ENTER = "SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
 
 
-def user_claims(user_id: UUID | str, *, email: str | None = None, admin: bool = False) -> dict[str, Any]:
+def user_claims(
+    user_id: UUID | str, *, email: str | None = None, admin: bool = False
+) -> dict[str, Any]:
     """The JWT claims of a signed-in user, as the database's ``auth.*`` functions read them."""
     claims: dict[str, Any] = {"sub": str(user_id), "role": "authenticated"}
     if email is not None:

@@ -42,13 +42,19 @@ def describe_conninfo(conninfo: str) -> str:
     return f"{host}:{port}/{params.get('dbname', '')}"
 
 
+def one_line(exc: BaseException) -> str:
+    """A driver error as one line: libpq spreads its messages over several."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
 def check_reachable(conninfo: str, timeout_s: int = 5) -> None:
     """Raise :class:`DatabaseUnavailable` with one readable line when the server does not answer."""
     try:
         with psycopg.connect(conninfo, connect_timeout=timeout_s, autocommit=True) as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc)
         raise DatabaseUnavailable(
             f"cannot reach PostgreSQL at {describe_conninfo(conninfo)}: {reason}"
         ) from exc

@@ -1,0 +1,58 @@
+"""The ASGI application: FastAPI, stateless; one pool per process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from cryptotrader import __version__
+from cryptotrader.config import Settings, get_settings
+from cryptotrader.db.runtime import app_pool
+from cryptotrader.db.session import Conn
+from cryptotrader.db.target import DatabaseTarget, resolve_target
+
+HEALTH_TIMEOUT_S = 2.0
+
+
+def create_app(settings: Settings | None = None, target: DatabaseTarget | None = None) -> FastAPI:
+    """Build the app. The database is resolved (and the embedded server started) at startup."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            resolved = (
+                target if target is not None else await asyncio.to_thread(resolve_target, settings)
+            )
+            app.state.pool = await stack.enter_async_context(app_pool(resolved, settings))
+            yield
+
+    app = FastAPI(
+        title="CryptoTrader Pro",
+        version=__version__,
+        description="Self-hostable crypto paper trading on PostgreSQL.",
+        lifespan=lifespan,
+    )
+
+    @app.get("/health", tags=["system"], summary="Liveness and database check")
+    async def health(request: Request) -> JSONResponse:
+        pool: AsyncConnectionPool[Conn] = request.app.state.pool
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S):
+                async with pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
+                    await conn.execute("SELECT 1")
+        except (TimeoutError, PoolTimeout, psycopg.Error) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return JSONResponse(
+                {"status": "unavailable", "database": "unavailable", "reason": reason},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    return app

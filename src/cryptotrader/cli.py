@@ -1,0 +1,241 @@
+"""The `cryptotrader` command line: the same services the API and the workers call."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from psycopg_pool import AsyncConnectionPool
+from rich.console import Console
+from rich.table import Table
+
+from cryptotrader import __version__
+from cryptotrader.auth import service as users_service
+from cryptotrader.auth.errors import AuthError
+from cryptotrader.config import Settings, get_settings
+from cryptotrader.db import backup as backup_service
+from cryptotrader.db import migrate as migrate_service
+from cryptotrader.db.errors import DatabaseError
+from cryptotrader.db.runtime import app_pool, migrate_target
+from cryptotrader.db.session import Conn, as_service
+from cryptotrader.db.target import resolve_target
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+console = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+app = typer.Typer(
+    help="CryptoTrader Pro: crypto paper trading on PostgreSQL.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database: migrate, status, seed, backup, restore.", no_args_is_help=True)
+users_app = typer.Typer(help="Users: create, list, promote to admin.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+def friendly_errors(fn: Callable[P, T]) -> Callable[P, T]:
+    """Expected failures print one line and exit non-zero; no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except AuthError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _with_pool(settings: Settings, work: Callable[[AsyncConnectionPool[Conn]], Awaitable[T]]) -> T:
+    target = resolve_target(settings)
+
+    async def run() -> T:
+        async with app_pool(target, settings) as pool:
+            return await work(pool)
+
+    return asyncio.run(run())
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"cryptotrader {__version__}")
+
+
+@app.command()
+@friendly_errors
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default from settings).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Serve the API and dashboard (migrates first when needed)."""
+    import uvicorn
+
+    from cryptotrader.api.app import create_app
+
+    settings = get_settings()
+    target, _ = migrate_target(settings)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    console.print(f"serving on http://{bind_host}:{bind_port} (database {target.describe()})")
+    uvicorn.run(
+        create_app(settings, target),
+        host=bind_host,
+        port=bind_port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@db_app.command("migrate")
+@friendly_errors
+def db_migrate() -> None:
+    """Apply pending migrations (a no-op when there are none)."""
+    target, applied = migrate_target(get_settings())
+    for m in applied:
+        console.print(f"applied {m.version:04d}_{m.name}")
+    console.print(f"database {target.describe()} is up to date ({len(applied)} applied)")
+
+
+@db_app.command("status")
+@friendly_errors
+def db_status() -> None:
+    """List migrations and whether each is applied."""
+    target = resolve_target(get_settings())
+    table = Table("version", "name", "state", "applied at")
+    for s in migrate_service.status(target.owner):
+        colour = {"applied": "green", "pending": "yellow"}.get(s.state, "red")
+        table.add_row(
+            f"{s.migration.version:04d}",
+            s.migration.name,
+            f"[{colour}]{s.state}[/{colour}]",
+            s.applied_at.isoformat(timespec="seconds") if s.applied_at else "",
+        )
+    console.print(table)
+
+
+@db_app.command("seed")
+@friendly_errors
+def db_seed() -> None:
+    """Add demo data (idempotent): a demo user with accounts and a watchlist."""
+    from cryptotrader.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
+
+    settings = get_settings()
+    migrate_target(settings)
+    report = _with_pool(settings, seed_demo)
+    state = "created" if report.created_user else "already present"
+    console.print(
+        f"demo user {DEMO_EMAIL} {state} (password: {DEMO_PASSWORD}); "
+        f"{report.accounts_created} accounts added"
+    )
+
+
+@db_app.command("backup")
+@friendly_errors
+def db_backup(file: Annotated[Path, typer.Argument(help="Where to write the dump.")]) -> None:
+    """Dump the whole database to FILE (pg_dump custom format)."""
+    target = resolve_target(get_settings())
+    with console.status(f"dumping {target.describe()}…"):
+        out = backup_service.backup(target, file)
+    console.print(f"backup written to {out} ({out.stat().st_size:,} bytes)")
+
+
+@db_app.command("restore")
+@friendly_errors
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="A dump made by `db backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Replace the database's contents with FILE, in one transaction."""
+    settings = get_settings()
+    target = resolve_target(settings)
+    if not yes:
+        typer.confirm(f"replace everything in {target.describe()} with {file}?", abort=True)
+    with console.status(f"restoring {file}…"):
+        backup_service.restore(target, file)
+    migrate_service.ensure_app_role(
+        target.owner, target.app_role, settings.resolved_app_password(), target.dbname
+    )
+    console.print(f"restored {file} into {target.describe()}")
+
+
+def _run_service(work: Callable[[Conn], Coroutine[Any, Any, T]]) -> T:
+    settings = get_settings()
+    migrate_target(settings)
+
+    async def in_service(pool: AsyncConnectionPool[Conn]) -> T:
+        async with as_service(pool) as conn:
+            return await work(conn)
+
+    return _with_pool(settings, in_service)
+
+
+@users_app.command("create")
+@friendly_errors
+def users_create(
+    email: str,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="Password.")
+    ],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    admin: Annotated[bool, typer.Option(help="Give the user admin rights.")] = False,
+) -> None:
+    """Create a user (with their default portfolio and paper account)."""
+    user_id = _run_service(
+        lambda conn: users_service.create_user(
+            conn, email, password, display_name=name, admin=admin
+        )
+    )
+    console.print(f"created user {email} ({user_id})")
+
+
+@users_app.command("list")
+@friendly_errors
+def users_list() -> None:
+    """List users."""
+    found = _run_service(users_service.list_users)
+    table = Table("id", "email", "name", "admin", "created")
+    for u in found:
+        table.add_row(
+            str(u.id),
+            u.email,
+            u.display_name or "",
+            "yes" if u.is_admin else "",
+            u.created_at.isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@users_app.command("promote")
+@friendly_errors
+def users_promote(
+    email: str,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Remove admin rights instead.")] = False,
+) -> None:
+    """Give (or with --revoke take away) admin rights."""
+
+    async def promote(conn: Conn) -> bool:
+        user_id = await users_service.find_user_id(conn, email)
+        if user_id is None:
+            return False
+        await users_service.set_admin(conn, user_id, not revoke)
+        return True
+
+    if not _run_service(promote):
+        err.print(f"[red]error:[/red] no user with email {email}")
+        raise typer.Exit(1)
+    console.print(f"{email} is {'no longer ' if revoke else ''}an admin")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,41 @@
+import time
+
+import psycopg
+from fastapi.testclient import TestClient
+from psycopg import sql
+
+from cryptotrader.api.app import create_app
+from cryptotrader.config import Settings
+from tests.support import APP_ROLE, TestDatabase
+from tests.support_targets import target_for
+
+
+def test_health_is_ok_then_503_when_the_database_goes_away_then_ok_again(db: TestDatabase) -> None:
+    app = create_app(Settings(pool_min_size=1, pool_max_size=2), target_for(db))
+    with TestClient(app) as client:
+        ok = client.get("/health")
+        assert ok.status_code == 200
+        assert ok.json() == {"status": "ok", "database": "ok"}
+
+        with psycopg.connect(db.server.admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(db.name))
+            )
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                [APP_ROLE],
+            )
+        down = client.get("/health")
+        assert down.status_code == 503
+        body = down.json()
+        assert body["status"] == "unavailable" and body["database"] == "unavailable"
+        assert body["reason"]
+
+        with psycopg.connect(db.server.admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(db.name))
+            )
+        deadline = time.monotonic() + 15
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "health did not recover"
+            time.sleep(0.2)

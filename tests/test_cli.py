@@ -1,0 +1,95 @@
+"""The command line as a user runs it: a subprocess against a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import APP_PASSWORD, TestDatabase
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cryptotrader", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def cli_env(db: TestDatabase, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOTRADER_")}
+    env.update(
+        DATABASE_URL=db.owner_conninfo,
+        CRYPTOTRADER_DATA_DIR=str(tmp_path / "data"),
+        CRYPTOTRADER_APP_PASSWORD=APP_PASSWORD,
+        COLUMNS="200",
+    )
+    return env
+
+
+def test_migrate_status_seed_and_users(
+    cli_env: dict[str, str], db: TestDatabase, tmp_path: Path
+) -> None:
+    out = run_cli(["db", "migrate"], cli_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "up to date (0 applied)" in out.stdout
+
+    status = run_cli(["db", "status"], cli_env, tmp_path)
+    assert status.returncode == 0 and "pending" not in status.stdout and "0005" in status.stdout
+
+    for expected in ("created", "already present"):
+        seeded = run_cli(["db", "seed"], cli_env, tmp_path)
+        assert seeded.returncode == 0, seeded.stderr
+        assert f"demo@cryptotrader.local {expected}" in seeded.stdout
+    with db.owner() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM paper_trading_accounts a JOIN profiles p ON p.id = a.user_id"
+            " WHERE p.email = 'demo@cryptotrader.local'"
+        ).fetchone()
+    assert row == {"n": 4}  # the default account and three from templates, once
+
+    made = run_cli(
+        ["users", "create", "trader@example.test", "--password", "s3cret-pass", "--admin"],
+        cli_env,
+        tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    listed = run_cli(["users", "list"], cli_env, tmp_path)
+    assert "trader@example.test" in listed.stdout and "yes" in listed.stdout
+
+    weak = run_cli(
+        ["users", "create", "weak@example.test", "--password", "short"], cli_env, tmp_path
+    )
+    assert weak.returncode == 1 and "password must have" in weak.stderr
+    dup = run_cli(
+        ["users", "create", "TRADER@example.test", "--password", "s3cret-pass"], cli_env, tmp_path
+    )
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+
+
+def test_backup_and_restore_commands(cli_env: dict[str, str], tmp_path: Path) -> None:
+    dump = tmp_path / "backup.dump"
+    made = run_cli(["db", "backup", str(dump)], cli_env, tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert dump.stat().st_size > 0
+    restored = run_cli(["db", "restore", str(dump), "--yes"], cli_env, tmp_path)
+    assert restored.returncode == 0, restored.stderr
+
+
+def test_unreachable_database_is_one_clear_line(cli_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**cli_env, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nowhere?connect_timeout=2"}
+    out = run_cli(["db", "migrate"], env, tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "cannot reach PostgreSQL at 127.0.0.1:1/nowhere" in lines[0]
+    assert "Traceback" not in out.stderr
