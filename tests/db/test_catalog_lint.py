@@ -16,6 +16,10 @@ API_ROLES = ("anon", "authenticated")
 # that introduced them.
 SECURITY_DEFINER_CALLABLE: dict[str, frozenset[str]] = {
     "public.create_account_from_template": frozenset({"authenticated"}),
+    # the trading engine: each checks auth.uid() against the account or order itself
+    "public.execute_paper_trade": frozenset({"authenticated"}),
+    "public.cancel_order": frozenset({"authenticated"}),
+    "public.reset_paper_account": frozenset({"authenticated"}),
 }
 
 # Columns that only trusted code (SECURITY DEFINER functions, the service) may write.
@@ -27,7 +31,7 @@ SYSTEM_SCHEMAS = "('pg_catalog', 'information_schema', 'pg_toast')"
 
 def _rows(db: TestDatabase, query: str, params: list[object] | None = None) -> list[Row]:
     with db.owner() as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 def _report(rows: list[Row]) -> str:
@@ -238,9 +242,7 @@ def test_foreign_keys_are_indexed(db: TestDatabase) -> None:
          ORDER BY 1, 2
         """,
     )
-    assert not bad, "foreign keys without an index leading with their first column:" + _report(
-        bad
-    )
+    assert not bad, "foreign keys without an index leading with their first column:" + _report(bad)
 
 
 # ------------------------------------------------------------------ privileges
@@ -270,9 +272,7 @@ def test_authenticated_cannot_update_money_columns(db: TestDatabase, column: str
             " 'UPDATE') AS may_update",
             [column],
         ).fetchone()
-    assert row == {"may_update": False}, (
-        f"authenticated may UPDATE paper_trading_accounts.{column}"
-    )
+    assert row == {"may_update": False}, f"authenticated may UPDATE paper_trading_accounts.{column}"
 
 
 def test_lint_sees_the_schema(db: TestDatabase) -> None:

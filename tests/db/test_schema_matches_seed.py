@@ -225,7 +225,7 @@ def conn(pg_server: PgServer, template_db: str) -> Iterator[psycopg.Connection[R
 
 
 def _one(conn: psycopg.Connection[Row], query: str, params: list[Any]) -> Row | None:
-    return conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    return conn.execute(query, params).fetchone()
 
 
 def _relkind(conn: psycopg.Connection[Row], table: str) -> str | None:
@@ -280,7 +280,8 @@ def test_column_matches_seed(conn: psycopg.Connection[Row], col: Column) -> None
         """
         SELECT format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
                pg_get_expr(d.adbin, d.adrelid) AS default
-          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          FROM pg_attribute a
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND a.attnum > 0
            AND NOT a.attisdropped
         """,
@@ -305,7 +306,7 @@ def test_column_matches_seed(conn: psycopg.Connection[Row], col: Column) -> None
         query += f" (({col.default})::{col.type})::text AS seed, ({actual})::text AS db"
         try:
             with conn.transaction():
-                same = conn.execute(query).fetchone()  # type: ignore[arg-type]
+                same = conn.execute(query).fetchone()
         except psycopg.Error as e:
             diffs.append(f"default {actual!r} vs seed {col.default!r} could not be compared: {e}")
         else:
@@ -366,10 +367,10 @@ def test_check(conn: psycopg.Connection[Row], table: str, check: str) -> None:
                 sql.Identifier("public", table)
             )
         )
-        conn.execute(f"ALTER TABLE seed_check_probe ADD CHECK ({check})")  # type: ignore[arg-type]
+        conn.execute(f"ALTER TABLE seed_check_probe ADD CHECK ({check})")
         defs = conn.execute(
-            "SELECT conrelid = 'seed_check_probe'::regclass AS seed, pg_get_constraintdef(oid) AS def"
-            " FROM pg_constraint"
+            "SELECT conrelid = 'seed_check_probe'::regclass AS seed,"
+            " pg_get_constraintdef(oid) AS def FROM pg_constraint"
             " WHERE conrelid IN ('seed_check_probe'::regclass, to_regclass(%s)) AND contype = 'c'",
             [f"public.{table}"],
         ).fetchall()
