@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.db import migrate
 from cryptotrader.db.embedded import embedded_bin_dir, start_embedded
+from cryptotrader.db.session import Conn, open_pool
 from tests.support import APP_PASSWORD, APP_ROLE, PgServer, TestDatabase
 
 
@@ -83,3 +85,12 @@ def empty_db(pg_server: PgServer) -> Iterator[TestDatabase]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+async def pool(db: TestDatabase) -> AsyncIterator[AsyncConnectionPool[Conn]]:
+    """The app's pool on the test database (for tests marked anyio)."""
+    p = open_pool(db.app_conninfo, min_size=1, max_size=4)
+    await p.open()
+    yield p
+    await p.close()

@@ -55,6 +55,73 @@ CREATE INDEX paper_trades_pending_expiry_idx ON paper_trades (expires_at)
   WHERE status = 'pending' AND expires_at IS NOT NULL;
 CREATE INDEX paper_trades_account_created_idx ON paper_trades (account_id, created_at DESC);
 
+-- Every account's opening balance is in its audit trail, however it was created: the
+-- trigger runs with the owner's rights (users cannot write audit rows themselves).
+CREATE FUNCTION private.audit_account_opened() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+BEGIN
+  INSERT INTO public.paper_account_audit (user_id, account_id, action, old_balance, new_balance,
+                                          amount_changed, reason, metadata)
+  VALUES (NEW.user_id, NEW.id, 'account_created', 0, NEW.balance, NEW.balance, 'account opened',
+          jsonb_build_object('template_id', NEW.template_id));
+  RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION private.audit_account_opened() FROM PUBLIC;
+CREATE TRIGGER paper_trading_accounts_audit_opened AFTER INSERT ON paper_trading_accounts
+  FOR EACH ROW EXECUTE FUNCTION private.audit_account_opened();
+
+-- The template path now relies on that trigger for its audit row.
+CREATE OR REPLACE FUNCTION private.create_account_from_template(
+  p_user_id uuid,
+  p_template_id uuid,
+  p_account_name text,
+  p_is_default boolean DEFAULT false,
+  p_initial_balance numeric DEFAULT NULL
+) RETURNS public.paper_trading_accounts
+LANGUAGE plpgsql SET search_path = '' AS $$
+DECLARE
+  t public.account_templates;
+  acct public.paper_trading_accounts;
+  opening numeric;
+BEGIN
+  IF p_template_id IS NOT NULL THEN
+    SELECT * INTO t FROM public.account_templates
+     WHERE id = p_template_id AND (is_public OR created_by = p_user_id);
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'account template % not found', p_template_id
+        USING ERRCODE = 'CT404', HINT = 'template_not_found';
+    END IF;
+  END IF;
+  opening := coalesce(p_initial_balance, t.initial_balance, 100000.00);
+  IF opening <= 0 OR opening > 1e12 OR opening = 'NaN'::numeric THEN
+    RAISE EXCEPTION 'initial balance must be positive and at most 1e12'
+      USING ERRCODE = 'CT422', HINT = 'invalid_amount';
+  END IF;
+  IF p_account_name IS NULL OR length(btrim(p_account_name)) NOT BETWEEN 1 AND 100 THEN
+    RAISE EXCEPTION 'account name must have 1 to 100 characters'
+      USING ERRCODE = 'CT422', HINT = 'invalid_name';
+  END IF;
+  INSERT INTO public.paper_trading_accounts (
+    user_id, account_name, account_type, risk_level, balance, initial_balance,
+    max_daily_loss, max_position_size, trading_strategy, color_theme, icon, tags,
+    description, is_default, template_id)
+  VALUES (
+    p_user_id, btrim(p_account_name),
+    coalesce(t.account_type, 'balanced'), coalesce(t.risk_level, 'medium'),
+    opening, opening,
+    coalesce(t.max_daily_loss, 1000.00), coalesce(t.max_position_size, 5000.00),
+    coalesce(t.trading_strategy, 'manual'), coalesce(t.color_theme, '#3b82f6'),
+    coalesce(t.icon, 'TrendingUp'), coalesce(t.tags, '{}'), t.description,
+    p_is_default, t.id)
+  RETURNING * INTO acct;
+  IF t.id IS NOT NULL THEN
+    UPDATE public.account_templates SET usage_count = coalesce(usage_count, 0) + 1 WHERE id = t.id;
+  END IF;
+  RETURN acct;
+END
+$$;
+
 -- ---------------------------------------------------------------- helpers
 -- A rejection: SQLSTATE CT + HTTP-like status, the stable code in HINT.
 CREATE FUNCTION private.reject(code text, message text, sqlstate text DEFAULT 'CT409')

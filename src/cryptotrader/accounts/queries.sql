@@ -1,0 +1,72 @@
+-- list_accounts --
+-- The caller's accounts (RLS) valued at current prices, default first.
+SELECT a.*, v.positions_value, a.balance + a.reserved_balance + v.positions_value AS equity
+  FROM paper_trading_accounts a
+  CROSS JOIN LATERAL (
+    SELECT coalesce(sum(p.quantity * m.price_usd), 0) AS positions_value
+      FROM account_positions p JOIN market_data_cache m ON m.symbol = p.symbol
+     WHERE p.account_id = a.id AND p.quantity > 0) v
+ WHERE (%(include_archived)s OR a.status <> 'archived')
+ ORDER BY a.is_default DESC, a.created_at, a.id;
+
+-- get_account --
+-- One account valued at current prices; counts the access.
+WITH touched AS (
+  UPDATE paper_trading_accounts
+     SET last_accessed = now(), access_count = access_count + 1
+   WHERE id = %(id)s
+  RETURNING *
+)
+SELECT a.*, v.positions_value, a.balance + a.reserved_balance + v.positions_value AS equity
+  FROM touched a
+  CROSS JOIN LATERAL (
+    SELECT coalesce(sum(p.quantity * m.price_usd), 0) AS positions_value
+      FROM account_positions p JOIN market_data_cache m ON m.symbol = p.symbol
+     WHERE p.account_id = a.id AND p.quantity > 0) v;
+
+-- insert_account --
+-- A new account of the caller; the database sets the opening balance.
+INSERT INTO paper_trading_accounts (
+  user_id, account_name, account_type, risk_level, initial_balance, max_daily_loss,
+  max_position_size, trading_strategy, color_theme, icon, tags, description, is_default)
+VALUES (
+  auth.uid(), %(account_name)s, %(account_type)s, %(risk_level)s, %(initial_balance)s,
+  %(max_daily_loss)s, %(max_position_size)s, %(trading_strategy)s, %(color_theme)s, %(icon)s,
+  %(tags)s, %(description)s, %(is_default)s)
+RETURNING id;
+
+-- from_template --
+-- A new account from a template, through the database function.
+SELECT id FROM create_account_from_template(%(template_id)s, %(account_name)s,
+                                            %(is_default)s, %(initial_balance)s);
+
+-- set_status --
+-- Pause, resume or archive (suspension is for admins; the database enforces it).
+UPDATE paper_trading_accounts SET status = %(status)s::account_status_enum
+ WHERE id = %(id)s RETURNING id;
+
+-- set_default --
+UPDATE paper_trading_accounts SET is_default = true WHERE id = %(id)s RETURNING id;
+
+-- reset_account --
+SELECT id FROM reset_paper_account(%(id)s, %(reason)s);
+
+-- list_positions --
+-- Open positions valued at current prices.
+SELECT p.symbol, p.quantity, p.reserved_quantity, p.avg_entry_price, p.cost_basis, p.realized_pnl,
+       p.opened_at, m.price_usd AS price, p.quantity * m.price_usd AS market_value,
+       p.quantity * m.price_usd - p.cost_basis AS unrealized_pnl
+  FROM account_positions p LEFT JOIN market_data_cache m ON m.symbol = p.symbol
+ WHERE p.account_id = %(id)s AND p.quantity > 0
+ ORDER BY p.quantity * coalesce(m.price_usd, 0) DESC, p.symbol;
+
+-- list_audit --
+-- Balance history, newest first.
+SELECT id, action, old_balance, new_balance, amount_changed, reason, metadata, created_at
+  FROM paper_account_audit
+ WHERE account_id = %(id)s AND (%(before)s::timestamptz IS NULL OR created_at < %(before)s)
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s;
+
+-- account_exists --
+SELECT 1 FROM paper_trading_accounts WHERE id = %(id)s;

@@ -1,0 +1,109 @@
+"""Paper accounts of the calling user: create, change, pause, archive, reset, value.
+
+Every call runs on a connection that is already the caller (RLS applies), so another
+user's account is simply not there: AccountNotFound, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+
+from cryptotrader.accounts.schemas import (
+    Account,
+    AccountCreate,
+    AccountFromTemplate,
+    AccountStatus,
+    AccountUpdate,
+    AuditEntry,
+    Position,
+)
+from cryptotrader.db.calls import fetch_all, fetch_one, require
+from cryptotrader.db.queries import load_queries
+from cryptotrader.db.session import Conn
+from cryptotrader.errors import AccountNotFound, InvalidRequest
+
+Q = load_queries("cryptotrader.accounts")
+MAX_PAGE = 500
+
+
+async def list_accounts(conn: Conn, *, include_archived: bool = False) -> list[Account]:
+    """The caller's accounts valued at current prices, the default one first."""
+    rows = await fetch_all(conn, Q["list_accounts"], {"include_archived": include_archived})
+    return [Account.model_validate(r) for r in rows]
+
+
+async def get_account(conn: Conn, account_id: UUID) -> Account:
+    """One account at current prices; records the access (last_accessed, access_count)."""
+    row = await fetch_one(conn, Q["get_account"], {"id": account_id})
+    return Account.model_validate(require(row, AccountNotFound()))
+
+
+async def create_account(conn: Conn, data: AccountCreate) -> Account:
+    """A new account; its opening balance is its initial balance."""
+    row = await fetch_one(conn, Q["insert_account"], data.model_dump())
+    return await get_account(conn, require(row, AccountNotFound())["id"])
+
+
+async def create_from_template(conn: Conn, data: AccountFromTemplate) -> Account:
+    """A new account with a template's settings. Raises TemplateNotFound."""
+    row = await fetch_one(conn, Q["from_template"], data.model_dump())
+    return await get_account(conn, require(row, AccountNotFound())["id"])
+
+
+async def update_account(conn: Conn, account_id: UUID, changes: AccountUpdate) -> Account:
+    """Change the given fields. Raises AccountNotFound, InvalidRequest when nothing is given."""
+    fields: dict[str, Any] = changes.model_dump(exclude_unset=True)
+    if not fields:
+        raise InvalidRequest("no field to change")
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in fields
+    )
+    query = sql.SQL("UPDATE paper_trading_accounts SET {} WHERE id = {} RETURNING id").format(
+        assignments, sql.Placeholder("account_id")
+    )
+    row = await fetch_one(conn, query, {**fields, "account_id": account_id})
+    return await get_account(conn, require(row, AccountNotFound())["id"])
+
+
+async def set_status(conn: Conn, account_id: UUID, status: AccountStatus) -> Account:
+    """Pause, resume or archive. Raises AccountNotFound, AccountSuspensionForbidden."""
+    row = await fetch_one(conn, Q["set_status"], {"id": account_id, "status": status})
+    return await get_account(conn, require(row, AccountNotFound())["id"])
+
+
+async def set_default(conn: Conn, account_id: UUID) -> Account:
+    """Make this the caller's default account (the previous default stops being one)."""
+    row = await fetch_one(conn, Q["set_default"], {"id": account_id})
+    return await get_account(conn, require(row, AccountNotFound())["id"])
+
+
+async def reset_account(conn: Conn, account_id: UUID, reason: str | None = None) -> Account:
+    """Back to the initial balance; pending orders cancelled, positions cleared, history kept."""
+    row = await fetch_one(conn, Q["reset_account"], {"id": account_id, "reason": reason})
+    return await get_account(conn, require(row, AccountNotFound())["id"])
+
+
+async def _require_account(conn: Conn, account_id: UUID) -> None:
+    require(await fetch_one(conn, Q["account_exists"], {"id": account_id}), AccountNotFound())
+
+
+async def list_positions(conn: Conn, account_id: UUID) -> list[Position]:
+    await _require_account(conn, account_id)
+    rows = await fetch_all(conn, Q["list_positions"], {"id": account_id})
+    return [Position.model_validate(r) for r in rows]
+
+
+async def list_audit(
+    conn: Conn, account_id: UUID, *, before: datetime | None = None, limit: int = 100
+) -> list[AuditEntry]:
+    await _require_account(conn, account_id)
+    rows = await fetch_all(
+        conn,
+        Q["list_audit"],
+        {"id": account_id, "before": before, "limit": max(1, min(limit, MAX_PAGE))},
+    )
+    return [AuditEntry.model_validate(r) for r in rows]

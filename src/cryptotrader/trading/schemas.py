@@ -1,0 +1,81 @@
+"""Orders and trades as the services take and return them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "stop"]
+TimeInForce = Literal["gtc", "ioc", "fok"]
+TradeStatus = Literal["pending", "completed", "cancelled", "expired", "rejected"]
+
+
+class OrderRequest(BaseModel):
+    """An order as a client sends it. The database re-checks every rule."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    account_id: UUID
+    symbol: str = Field(min_length=1, max_length=15, examples=["BTC"])
+    side: Side
+    amount: Decimal = Field(gt=0, description="Quantity of the base asset.", examples=["0.05"])
+    order_type: OrderType = "market"
+    limit_price: Decimal | None = Field(default=None, gt=0)
+    stop_price: Decimal | None = Field(default=None, gt=0)
+    time_in_force: TimeInForce = "gtc"
+    expires_at: datetime | None = None
+    stop_loss: Decimal | None = Field(default=None, gt=0)
+    take_profit: Decimal | None = Field(default=None, gt=0)
+    bot_id: UUID | None = None
+    reasoning: str | None = Field(default=None, max_length=4000)
+    confidence_level: Decimal | None = Field(default=None, ge=0, le=100)
+    trade_category: str = Field(default="manual", min_length=1, max_length=50)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class Trade(BaseModel):
+    """One order and, once filled, its fill (a row of paper_trades)."""
+
+    id: UUID
+    account_id: UUID | None
+    bot_id: UUID | None
+    symbol: str
+    side: Side
+    amount: Decimal
+    price: Decimal
+    execution_price: Decimal | None
+    total_value: Decimal
+    fee: Decimal
+    order_type: str
+    trade_type: str | None
+    status: TradeStatus
+    time_in_force: str
+    stop_price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    expires_at: datetime | None
+    reserved_amount: Decimal
+    oco_group_id: UUID | None
+    parent_trade_id: UUID | None
+    realized_pnl: Decimal
+    risk_score: Decimal | None
+    confidence_level: Decimal | None
+    fill_model: str | None
+    slippage_bps: Decimal | None
+    fee_rate: Decimal | None
+    execution_time_ms: int | None
+    reasoning: str | None
+    trade_category: str | None
+    tags: list[str] | None
+    notes: str | None
+    status_reason: str | None
+    account_epoch: int
+    created_at: datetime
+    filled_at: datetime | None
+    closed_at: datetime | None

@@ -1,0 +1,87 @@
+"""Orders: place, cancel, list. Every fill goes through the database's execute_paper_trade();
+this module validates shapes and maps rejections, never re-implements the rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from cryptotrader.db.calls import fetch_all, fetch_one, require
+from cryptotrader.db.session import Conn
+from cryptotrader.errors import OrderNotFound
+from cryptotrader.trading.schemas import OrderRequest, Trade, TradeStatus
+
+_PLACE = """
+SELECT * FROM execute_paper_trade(
+  p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
+  p_amount => %(amount)s,
+  p_order_type => %(order_type)s, p_limit_price => %(limit_price)s, p_stop_price => %(stop_price)s,
+  p_time_in_force => %(time_in_force)s, p_expires_at => %(expires_at)s,
+  p_stop_loss => %(stop_loss)s, p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s,
+  p_reasoning => %(reasoning)s, p_confidence_level => %(confidence_level)s,
+  p_trade_category => %(trade_category)s, p_tags => %(tags)s, p_notes => %(notes)s)
+"""
+
+MAX_PAGE = 500
+
+
+async def place_order(conn: Conn, order: OrderRequest) -> Trade:
+    """Place an order as the connection's caller.
+
+    Raises the trading engine's typed rejections (AccountNotFound, AccountNotActive,
+    UnknownSymbol, StalePrice, InvalidAmount, InvalidPrice, InvalidOrder, InsufficientFunds,
+    InsufficientPosition, MaxPositionSize, MaxDailyLoss, OrderWouldTrigger, BotNotFound);
+    nothing is written then.
+    """
+    row = await fetch_one(conn, _PLACE, order.model_dump())
+    return Trade.model_validate(require(row, OrderNotFound()))
+
+
+async def cancel_order(conn: Conn, order_id: UUID) -> Trade:
+    """Cancel a pending order (and its one-cancels-other sibling), releasing its reservation.
+
+    Raises OrderNotFound (also for another user's order) and OrderNotCancellable.
+    """
+    row = await fetch_one(conn, "SELECT * FROM cancel_order(%s)", [order_id])
+    return Trade.model_validate(require(row, OrderNotFound()))
+
+
+async def get_order(conn: Conn, order_id: UUID) -> Trade:
+    row = await fetch_one(conn, "SELECT * FROM paper_trades WHERE id = %s", [order_id])
+    return Trade.model_validate(require(row, OrderNotFound()))
+
+
+async def list_orders(
+    conn: Conn,
+    *,
+    account_id: UUID | None = None,
+    status: TradeStatus | None = None,
+    symbol: str | None = None,
+    before: datetime | None = None,
+    limit: int = 100,
+) -> list[Trade]:
+    """The caller's orders and trades, newest first (RLS limits them to the caller's)."""
+    rows = await fetch_all(
+        conn,
+        "SELECT * FROM paper_trades"
+        " WHERE (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s)"
+        "   AND (%(status)s::text IS NULL OR status = %(status)s)"
+        "   AND (%(symbol)s::text IS NULL OR symbol = upper(%(symbol)s))"
+        "   AND (%(before)s::timestamptz IS NULL OR created_at < %(before)s)"
+        " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        {
+            "account_id": account_id,
+            "status": status,
+            "symbol": symbol,
+            "before": before,
+            "limit": max(1, min(limit, MAX_PAGE)),
+        },
+    )
+    return [Trade.model_validate(r) for r in rows]
+
+
+async def process_tick(conn: Conn, symbol: str, price: Decimal) -> int:
+    """Fill, trigger and expire the pending orders that ``price`` crosses (service role)."""
+    row = await fetch_one(conn, "SELECT process_market_tick(%s, %s::numeric) AS n", [symbol, price])
+    return int(require(row, OrderNotFound())["n"])

@@ -1,0 +1,162 @@
+"""The accounts service as a user drives it, on a real database through RLS."""
+
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from cryptotrader.accounts import service
+from cryptotrader.accounts.schemas import AccountCreate, AccountFromTemplate, AccountUpdate
+from cryptotrader.db.session import Conn, as_user, user_claims
+from cryptotrader.errors import (
+    AccountNotActive,
+    AccountNotFound,
+    AccountSuspensionForbidden,
+    InvalidRequest,
+    TemplateNotFound,
+)
+from cryptotrader.trading import service as trading
+from cryptotrader.trading.schemas import OrderRequest
+from tests.support import TestDatabase, create_user
+
+pytestmark = pytest.mark.anyio
+Pool = AsyncConnectionPool[Conn]
+
+
+def fresh_prices(db: TestDatabase) -> None:
+    with db.owner() as conn:
+        conn.execute("UPDATE market_data_cache SET last_updated = now()")
+
+
+async def test_create_list_update_and_default(db: TestDatabase, pool: Pool) -> None:
+    with db.owner() as conn:
+        alice = create_user(conn)
+    async with as_user(pool, user_claims(alice)) as conn:
+        made = await service.create_account(
+            conn, AccountCreate(account_name="  Swing  ", initial_balance=Decimal("2500.50"))
+        )
+        assert made.account_name == "Swing"
+        assert made.balance == made.initial_balance == made.equity == Decimal("2500.50")
+        assert made.total_pnl == 0 and not made.is_default
+        changed = await service.update_account(
+            conn, made.id, AccountUpdate(color_theme="#ff0000", tags=["swing"], fill_model="ideal")
+        )
+        assert (changed.color_theme, changed.tags, changed.fill_model) == (
+            "#ff0000",
+            ["swing"],
+            "ideal",
+        )
+        assert changed.access_count >= 2
+        await service.set_default(conn, made.id)
+        accounts = await service.list_accounts(conn)
+    assert [a.account_name for a in accounts] == ["Swing", "Main Account"]
+    assert [a.is_default for a in accounts] == [True, False]
+    with db.owner() as conn:
+        audit = conn.execute(
+            "SELECT action, amount_changed FROM paper_account_audit WHERE account_id = %s",
+            [made.id],
+        ).fetchall()
+    assert audit == [{"action": "account_created", "amount_changed": Decimal("2500.50")}]
+
+
+async def test_template_accounts_and_their_errors(db: TestDatabase, pool: Pool) -> None:
+    with db.owner() as conn:
+        alice = create_user(conn)
+        template = conn.execute(
+            "SELECT id, usage_count FROM account_templates WHERE account_type = 'day_trading'"
+        ).fetchone()
+    assert template is not None
+    async with as_user(pool, user_claims(alice)) as conn:
+        acct = await service.create_from_template(
+            conn, AccountFromTemplate(template_id=template["id"], account_name="Scalps")
+        )
+        assert acct.account_type == "day_trading" and acct.template_id == template["id"]
+    async with as_user(pool, user_claims(alice)) as conn:
+        with pytest.raises(TemplateNotFound):
+            await service.create_from_template(
+                conn, AccountFromTemplate(template_id=uuid4(), account_name="x")
+            )
+    with db.owner() as conn:
+        after = conn.execute(
+            "SELECT usage_count FROM account_templates WHERE id = %s", [template["id"]]
+        ).fetchone()
+    assert after == {"usage_count": template["usage_count"] + 1}
+
+
+async def test_status_changes_and_the_suspension_rule(db: TestDatabase, pool: Pool) -> None:
+    fresh_prices(db)
+    with db.owner() as conn:
+        alice = create_user(conn)
+    async with as_user(pool, user_claims(alice)) as conn:
+        main = (await service.list_accounts(conn))[0]
+        paused = await service.set_status(conn, main.id, "paused")
+        assert paused.status == "paused"
+        with pytest.raises(AccountNotActive):
+            await trading.place_order(
+                conn,
+                OrderRequest(account_id=main.id, symbol="BTC", side="buy", amount=Decimal("0.01")),
+            )
+    async with as_user(pool, user_claims(alice)) as conn:
+        with pytest.raises(AccountSuspensionForbidden):
+            await service.set_status(conn, main.id, "suspended")
+    async with as_user(pool, user_claims(uuid4(), admin=True)) as conn:
+        assert (await service.set_status(conn, main.id, "suspended")).status == "suspended"
+    async with as_user(pool, user_claims(alice)) as conn:
+        assert (await service.list_accounts(conn, include_archived=True))[0].status == "suspended"
+        with pytest.raises(AccountSuspensionForbidden):
+            await service.set_status(conn, main.id, "active")
+
+
+async def test_trade_values_positions_and_reset(db: TestDatabase, pool: Pool) -> None:
+    fresh_prices(db)
+    with db.owner() as conn:
+        alice = create_user(conn)
+        conn.execute("UPDATE market_data_cache SET price_usd = 50000 WHERE symbol = 'BTC'")
+    async with as_user(pool, user_claims(alice)) as conn:
+        acct = (await service.list_accounts(conn))[0]
+        await service.update_account(conn, acct.id, AccountUpdate(fill_model="ideal"))
+        trade = await trading.place_order(
+            conn, OrderRequest(account_id=acct.id, symbol="btc", side="buy", amount=Decimal("0.05"))
+        )
+        assert trade.execution_price == Decimal("50000") and trade.fee == Decimal("2.5")
+        positions = await service.list_positions(conn, acct.id)
+        assert [(p.symbol, p.quantity, p.market_value) for p in positions] == [
+            ("BTC", Decimal("0.05"), Decimal("2500.00"))
+        ]
+        valued = await service.get_account(conn, acct.id)
+        assert valued.equity == Decimal("100000") - Decimal("2.5")
+        assert valued.total_pnl == Decimal("-2.5")
+        reset = await service.reset_account(conn, acct.id, "fresh start")
+        assert reset.balance == reset.initial_balance and reset.epoch == 1
+        assert await service.list_positions(conn, acct.id) == []
+        audit = await service.list_audit(conn, acct.id)
+        assert [a.action for a in audit][:2] == ["account_reset", "trade_buy"]
+        orders = await trading.list_orders(conn, account_id=acct.id)
+        assert [o.id for o in orders] == [trade.id]  # history kept
+
+
+async def test_another_users_account_is_simply_not_there(db: TestDatabase, pool: Pool) -> None:
+    with db.owner() as conn:
+        alice, bob = create_user(conn), create_user(conn)
+        alices = conn.execute(
+            "SELECT id FROM paper_trading_accounts WHERE user_id = %s", [alice]
+        ).fetchone()
+    assert alices is not None
+    target: UUID = alices["id"]
+    calls = [
+        lambda c: service.get_account(c, target),
+        lambda c: service.update_account(c, target, AccountUpdate(account_name="mine")),
+        lambda c: service.set_status(c, target, "archived"),
+        lambda c: service.set_default(c, target),
+        lambda c: service.reset_account(c, target),
+        lambda c: service.list_positions(c, target),
+        lambda c: service.list_audit(c, target),
+    ]
+    for call in calls:
+        async with as_user(pool, user_claims(bob)) as conn:
+            with pytest.raises(AccountNotFound):
+                await call(conn)
+    async with as_user(pool, user_claims(bob)) as conn:
+        with pytest.raises(InvalidRequest):
+            await service.update_account(conn, target, AccountUpdate())
