@@ -9,8 +9,11 @@ connections and never see each other's rows.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -26,12 +29,18 @@ from tests.support import APP_PASSWORD, APP_ROLE, PgServer, TestDatabase
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> PgServer:
+def pg_server() -> Iterator[PgServer]:
     url = os.environ.get("DATABASE_URL")
     if url:
-        return PgServer(admin=url, bin_dir=None)
-    server = start_embedded(Path(tmp_path_factory.mktemp("embedded")))
-    return PgServer(admin=server.conninfo(), bin_dir=embedded_bin_dir())
+        yield PgServer(admin=url, bin_dir=None)
+        return
+    # Not under pytest's tmp_path: pytest prunes old base temp dirs, which would pull the
+    # data directory from under a server still used by a concurrent session.
+    data_dir = Path(tempfile.mkdtemp(prefix="ct-test-pg-"))
+    server = start_embedded(data_dir)
+    yield PgServer(admin=server.conninfo(), bin_dir=embedded_bin_dir())
+    server.handle.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _create_db(admin: str, name: str, template: str | None = None) -> None:
@@ -62,15 +71,30 @@ def template_db(pg_server: PgServer) -> Iterator[str]:
     _drop_db(pg_server.admin, name)
 
 
+@contextmanager
+def cloned_database(pg_server: PgServer, template: str) -> Iterator[TestDatabase]:
+    """A fresh copy of the migrated template, dropped afterwards."""
+    name = f"ct_test_{uuid.uuid4().hex[:10]}"
+    _create_db(pg_server.admin, name, template=template)
+    owner = make_conninfo(pg_server.admin, dbname=name)
+    migrate.ensure_app_role(owner, APP_ROLE, APP_PASSWORD, name)
+    try:
+        yield TestDatabase(server=pg_server, name=name)
+    finally:
+        _drop_db(pg_server.admin, name)
+
+
 @pytest.fixture
 def db(pg_server: PgServer, template_db: str) -> Iterator[TestDatabase]:
-    name = f"ct_test_{uuid.uuid4().hex[:10]}"
-    _create_db(pg_server.admin, name, template=template_db)
-    migrate.ensure_app_role(
-        make_conninfo(pg_server.admin, dbname=name), APP_ROLE, APP_PASSWORD, name
-    )
-    yield TestDatabase(server=pg_server, name=name)
-    _drop_db(pg_server.admin, name)
+    with cloned_database(pg_server, template_db) as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def module_db(pg_server: PgServer, template_db: str) -> Iterator[TestDatabase]:
+    """One database for a whole module whose tests only read (or roll back)."""
+    with cloned_database(pg_server, template_db) as database:
+        yield database
 
 
 @pytest.fixture

@@ -50,12 +50,18 @@ def test_migrate_status_seed_and_users(
         seeded = run_cli(["db", "seed"], cli_env, tmp_path)
         assert seeded.returncode == 0, seeded.stderr
         assert f"demo@cryptotrader.local {expected}" in seeded.stdout
+    assert "orders added" in seeded.stdout
     with db.owner() as conn:
         row = conn.execute(
             "SELECT count(*) AS n FROM paper_trading_accounts a JOIN profiles p ON p.id = a.user_id"
             " WHERE p.email = 'demo@cryptotrader.local'"
         ).fetchone()
+        trades = conn.execute(
+            "SELECT count(*) FILTER (WHERE parent_trade_id IS NULL) AS orders,"
+            " count(*) FILTER (WHERE status = 'completed') AS fills FROM paper_trades"
+        ).fetchone()
     assert row == {"n": 4}  # the default account and three from templates, once
+    assert trades is not None and trades["orders"] == 11 and trades["fills"] >= 9
 
     made = run_cli(
         ["users", "create", "trader@example.test", "--password", "s3cret-pass", "--admin"],

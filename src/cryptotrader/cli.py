@@ -127,7 +127,7 @@ def db_status() -> None:
 @db_app.command("seed")
 @friendly_errors
 def db_seed() -> None:
-    """Add demo data (idempotent): a demo user with accounts and a watchlist."""
+    """Add demo data (idempotent): a demo user with accounts, a watchlist and trades."""
     from cryptotrader.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
     settings = get_settings()
@@ -136,7 +136,7 @@ def db_seed() -> None:
     state = "created" if report.created_user else "already present"
     console.print(
         f"demo user {DEMO_EMAIL} {state} (password: {DEMO_PASSWORD}); "
-        f"{report.accounts_created} accounts added"
+        f"{report.accounts_created} accounts and {report.orders_placed} orders added"
     )
 
 

@@ -1,16 +1,19 @@
-"""Demo data for `cryptotrader db seed`: a demo user with several accounts and a watchlist.
+"""Demo data for `cryptotrader db seed`: a demo user with accounts, a watchlist and trades.
 Idempotent: running it again changes nothing. Everything the demo user owns is written
 as that user, through the same functions and policies a real user goes through."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.auth import service as users
 from cryptotrader.db.session import Conn, as_service, as_user, user_claims
+from cryptotrader.trading import service as trading
+from cryptotrader.trading.schemas import OrderRequest
 
 DEMO_EMAIL = "demo@cryptotrader.local"
 DEMO_PASSWORD = "demo-trader-2024"  # noqa: S105 - the documented login of a local demo install
@@ -22,12 +25,28 @@ DEMO_ACCOUNTS = (
 )
 DEMO_WATCHLIST = ["BTC", "ETH", "SOL", "XRP", "ADA", "LINK", "AVAX", "DOGE"]
 
+# (account, symbol, side, amount, order type, limit price as a fraction of market, exits)
+DEMO_ORDERS: tuple[tuple[str, str, str, str, str, str | None, bool], ...] = (
+    ("Main Account", "BTC", "buy", "0.02", "market", None, True),
+    ("Main Account", "ETH", "buy", "0.5", "market", None, False),
+    ("Main Account", "ETH", "sell", "0.2", "market", None, False),
+    ("Main Account", "SOL", "buy", "10", "limit", "0.95", False),
+    ("Day Trading Desk", "SOL", "buy", "40", "market", None, False),
+    ("Day Trading Desk", "SOL", "sell", "40", "market", None, False),
+    ("Day Trading Desk", "XRP", "buy", "2000", "market", None, False),
+    ("Day Trading Desk", "XRP", "sell", "1000", "limit", "1.04", False),
+    ("Long-term HODL", "LINK", "buy", "100", "market", None, False),
+    ("Long-term HODL", "ADA", "buy", "3000", "market", None, False),
+    ("Momentum Experiments", "DOGE", "buy", "50000", "market", None, True),
+)
+
 
 @dataclass(frozen=True)
 class SeedReport:
     user_id: UUID
     created_user: bool
     accounts_created: int
+    orders_placed: int
 
 
 async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
@@ -40,6 +59,12 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
                 conn, DEMO_EMAIL, DEMO_PASSWORD, display_name="Demo Trader"
             )
     made = 0
+    async with as_service(pool) as conn:
+        # Without a running feed the reference prices are old; the demo trades at them.
+        await conn.execute(
+            "UPDATE market_data_cache SET last_updated = now()"
+            " WHERE last_updated < now() - interval '5 minutes'"
+        )
     async with as_user(pool, user_claims(user_id, email=DEMO_EMAIL)) as conn:
         for name, account_type in DEMO_ACCOUNTS:
             cur = await conn.execute(
@@ -59,4 +84,43 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
             " VALUES (%s, 'Majors', %s, true) ON CONFLICT (user_id, name) DO NOTHING",
             [user_id, DEMO_WATCHLIST],
         )
-    return SeedReport(user_id=user_id, created_user=created, accounts_created=made)
+        placed = await _place_demo_orders(conn)
+    return SeedReport(
+        user_id=user_id, created_user=created, accounts_created=made, orders_placed=placed
+    )
+
+
+async def _place_demo_orders(conn: Conn) -> int:
+    """A small trade history through the trading engine, once (skipped when it exists)."""
+    cur = await conn.execute("SELECT count(*) AS n FROM paper_trades")
+    row = await cur.fetchone()
+    if row is None or row["n"] > 0:
+        return 0
+    cur = await conn.execute("SELECT account_name, id FROM paper_trading_accounts")
+    accounts = {r["account_name"]: r["id"] for r in await cur.fetchall()}
+    placed = 0
+    for account, symbol, side, amount, order_type, limit_factor, exits in DEMO_ORDERS:
+        cur = await conn.execute(
+            "SELECT price_usd FROM market_data_cache WHERE symbol = %s", [symbol]
+        )
+        quote = await cur.fetchone()
+        if quote is None or account not in accounts:
+            continue
+        price: Decimal = quote["price_usd"]
+        order = OrderRequest(
+            account_id=accounts[account],
+            symbol=symbol,
+            side=side,  # type: ignore[arg-type]
+            amount=Decimal(amount),
+            order_type=order_type,  # type: ignore[arg-type]
+            limit_price=(price * Decimal(limit_factor)).quantize(Decimal("0.0001"))
+            if limit_factor
+            else None,
+            stop_loss=(price * Decimal("0.92")).quantize(Decimal("0.0001")) if exits else None,
+            take_profit=(price * Decimal("1.15")).quantize(Decimal("0.0001")) if exits else None,
+            trade_category="demo",
+            reasoning="demo history",
+        )
+        await trading.place_order(conn, order)
+        placed += 1
+    return placed

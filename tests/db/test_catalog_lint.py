@@ -20,6 +20,7 @@ SECURITY_DEFINER_CALLABLE: dict[str, frozenset[str]] = {
     "public.execute_paper_trade": frozenset({"authenticated"}),
     "public.cancel_order": frozenset({"authenticated"}),
     "public.reset_paper_account": frozenset({"authenticated"}),
+    "public.calculate_account_metrics": frozenset({"authenticated"}),
 }
 
 # Columns that only trusted code (SECURITY DEFINER functions, the service) may write.

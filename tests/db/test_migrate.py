@@ -65,3 +65,19 @@ def test_app_role_is_locked_down(db: TestDatabase) -> None:
         ).fetchone()
     assert role == {"rolsuper": False, "rolbypassrls": False, "rolinherit": False}
     assert APP_PASSWORD
+
+
+def test_user_with_a_template_named_like_a_builtin_can_be_deleted(db: TestDatabase) -> None:
+    with db.owner() as conn:
+        uid = create_user(conn)
+        conn.execute(
+            "INSERT INTO account_templates (name, account_type, risk_level, created_by)"
+            " VALUES ('Balanced', 'balanced', 'medium', %s)",
+            [uid],
+        )
+        conn.execute("DELETE FROM auth.users WHERE id = %s", [uid])
+        left = conn.execute(
+            "SELECT count(*) AS n FROM account_templates WHERE name = 'Balanced'"
+        ).fetchone()
+        gone = conn.execute("SELECT count(*) AS n FROM profiles WHERE id = %s", [uid]).fetchone()
+    assert left == {"n": 1} and gone == {"n": 0}

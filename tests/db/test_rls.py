@@ -232,20 +232,29 @@ VARY: dict[str, Callable[[Party], dict[str, Any]]] = {
     "account_analytics": lambda p: {"analytics_date": "2000-01-01"},
 }
 
-# Tables that point at other user-owned rows through composite (x_id, user_id) keys.
-REFERENCING_TABLES = [
-    "account_positions",
-    "ai_trading_bots",
-    "portfolio_accounts",
-    "portfolio_snapshots",
-    "account_notifications",
-    "risk_alerts",
-    "backtest_sessions",
-    "backtest_results",
-    "paper_account_audit",
-    "paper_trades",
-    "account_analytics",
-]
+# References from one user-owned row to another: column -> referenced table. All are tied to
+# the owner by composite (x_id, user_id) foreign keys, except the ones in SINGLE_COLUMN_REFS
+# (which users may not write at all). The fixture checks this against the catalog.
+ACCOUNT = "paper_trading_accounts"
+REFERENCES: dict[str, dict[str, str]] = {
+    "paper_trading_accounts": {"template_id": "account_templates"},
+    "account_positions": {"account_id": ACCOUNT},
+    "ai_trading_bots": {"account_id": ACCOUNT, "strategy_id": "ai_strategies"},
+    "portfolio_accounts": {"portfolio_id": "portfolios", "account_id": ACCOUNT},
+    "portfolio_snapshots": {"portfolio_id": "portfolios"},
+    "account_notifications": {"account_id": ACCOUNT},
+    "risk_alerts": {
+        "bot_id": "ai_trading_bots",
+        "portfolio_id": "portfolios",
+        "account_id": ACCOUNT,
+    },
+    "backtest_sessions": {"strategy_id": "ai_strategies", "bot_id": "ai_trading_bots"},
+    "backtest_results": {"session_id": "backtest_sessions"},
+    "paper_account_audit": {"account_id": ACCOUNT},
+    "paper_trades": {"account_id": ACCOUNT, "bot_id": "ai_trading_bots"},
+    "account_analytics": {"account_id": ACCOUNT},
+}
+SINGLE_COLUMN_REFS = {("paper_trading_accounts", "template_id")}
 
 # Public reference data: the row the tests use and how a valid copy of it differs.
 PUBLIC_TABLES = ["market_data_cache", "market_candles", "tracked_coins"]
@@ -320,26 +329,27 @@ def _granted_columns(
     return [(r["attname"], r["type"]) for r in rows]
 
 
-def _composite_refs(conn: Conn, table: str) -> list[tuple[str, str, str]]:
-    """(column, referenced table, referenced column) of each (x, user_id) foreign key."""
+def _user_refs(conn: Conn) -> set[tuple[str, str, str, bool]]:
+    """(table, column, referenced table, tied to user_id) of each foreign key from a public
+    table to a user-owned one, profiles (the owner itself) aside."""
     rows = conn.execute(
-        "SELECT c.confrelid::regclass::text AS ref_table,"
-        "       array_agg(a.attname::text ORDER BY k.ord) AS cols,"
-        "       array_agg(fa.attname::text ORDER BY k.ord) AS ref_cols"
+        "SELECT c.conrelid::regclass::text AS tbl, c.confrelid::regclass::text AS ref_table,"
+        "       array_agg(a.attname::text ORDER BY k.ord) AS cols"
         "  FROM pg_constraint c"
-        "  CROSS JOIN LATERAL unnest(c.conkey, c.confkey)"
-        "       WITH ORDINALITY AS k(attnum, fattnum, ord)"
+        "  CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord)"
         "  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum"
-        "  JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = k.fattnum"
-        " WHERE c.contype = 'f' AND c.conrelid = %s::regclass"
-        " GROUP BY c.oid, c.confrelid ORDER BY c.conname",
-        [table],
+        "  JOIN pg_class r ON r.oid = c.conrelid"
+        " WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace"
+        "   AND NOT r.relispartition"
+        " GROUP BY c.oid, c.conrelid, c.confrelid"
     ).fetchall()
-    refs = []
+    refs = set()
     for r in rows:
-        if len(r["cols"]) == 2 and "user_id" in r["cols"]:
-            i = 1 - r["cols"].index("user_id")
-            refs.append((r["cols"][i], r["ref_table"], r["ref_cols"][i]))
+        if r["ref_table"] not in USER_TABLES or r["ref_table"] == "profiles":
+            continue
+        others = [c for c in r["cols"] if c != "user_id"]
+        assert len(others) == 1, f"unexpected foreign key shape: {r}"
+        refs.add((r["tbl"], others[0], r["ref_table"], "user_id" in r["cols"]))
     return refs
 
 
@@ -358,12 +368,30 @@ def _check_coverage(conn: Conn) -> None:
         pytest.fail(f"tests/db/test_rls.py names tables that no longer exist: {stale}")
     for table in USER_TABLES:
         assert owner_col(table) in _columns(conn, table), f"{table} has no {owner_col(table)}"
-    referencing = sorted(t for t in tables if _composite_refs(conn, t))
-    assert referencing == sorted(REFERENCING_TABLES), "update REFERENCING_TABLES"
+    expected = {
+        (t, col, ref, (t, col) not in SINGLE_COLUMN_REFS)
+        for t, cols in REFERENCES.items()
+        for col, ref in cols.items()
+    }
+    found = _user_refs(conn)
+    assert found == expected, (
+        "references between user-owned rows changed; (table, column, target, tied to user_id):"
+        f" unexpected {sorted(found - expected)}, missing {sorted(expected - found)}"
+    )
 
 
 @pytest.fixture
 def world(db: TestDatabase) -> World:
+    return build_world(db)
+
+
+@pytest.fixture(scope="module")
+def shared_world(module_db: TestDatabase) -> World:
+    """The same world, built once, for tests that only read."""
+    return build_world(module_db)
+
+
+def build_world(db: TestDatabase) -> World:
     with db.owner() as conn:
         _check_coverage(conn)
         followed = create_user(conn, display_name="Followed")
@@ -520,15 +548,41 @@ def test_every_public_table_has_rls_tests_and_forced_rls(db: TestDatabase) -> No
             "SELECT tablename, policyname FROM pg_policies"
             " WHERE schemaname = 'public' AND 'public' = ANY (roles)"
         ).fetchall()
+        # A view runs as its owner unless security_invoker is set, which skips RLS.
+        definer_views = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')"
+            "   AND (c.relkind = 'm' OR NOT coalesce('security_invoker=true' = ANY (c.reloptions)"
+            "        OR 'security_invoker=on' = ANY (c.reloptions), false))"
+            "   AND (has_table_privilege('anon', c.oid, 'SELECT')"
+            "        OR has_table_privilege('authenticated', c.oid, 'SELECT'))"
+        ).fetchall()
     assert lax == [], f"tables without enabled and forced RLS: {lax}"
     assert public_policies == [], f"policies that apply to PUBLIC: {public_policies}"
+    assert definer_views == [], f"views readable by API roles that bypass RLS: {definer_views}"
+
+
+def test_api_roles_hold_no_privileges_that_skip_rls(db: TestDatabase) -> None:
+    """TRUNCATE ignores RLS and DELETE triggers (audit tables); TRIGGER and REFERENCES let a
+    role attach code or constraints to a table. No API role holds any of them."""
+    with db.owner() as conn:
+        held = conn.execute(
+            "SELECT n.nspname, c.relname, r.role, p.priv"
+            "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            "  CROSS JOIN unnest(ARRAY['anon', 'authenticated', 'service_role']) AS r(role)"
+            "  CROSS JOIN unnest(ARRAY['TRUNCATE', 'TRIGGER', 'REFERENCES']) AS p(priv)"
+            " WHERE n.nspname IN ('public', 'auth') AND c.relkind IN ('r', 'p', 'v', 'm')"
+            "   AND has_table_privilege(r.role, c.oid, p.priv)"
+        ).fetchall()
+    assert held == []
 
 
 # ------------------------------------------------------------------ another user (B) against A
 
 
 @pytest.mark.parametrize("table", USER_TABLES)
-def test_other_user_cannot_read(db: TestDatabase, world: World, table: str) -> None:
+def test_other_user_cannot_read(module_db: TestDatabase, shared_world: World, table: str) -> None:
+    db, world = module_db, shared_world
     a_row = world.a.rows[table]
     t, owner = sql.Identifier(table), sql.Identifier(owner_col(table))
     with db.as_user(world.b.id) as conn:
@@ -625,7 +679,7 @@ def test_other_user_cannot_insert_rows_owned_by_victim(
     assert count_after == count_before
 
 
-@pytest.mark.parametrize("table", REFERENCING_TABLES)
+@pytest.mark.parametrize("table", list(REFERENCES))
 def test_other_user_cannot_point_own_rows_at_victims_rows(
     db: TestDatabase, world: World, table: str
 ) -> None:
@@ -633,17 +687,15 @@ def test_other_user_cannot_point_own_rows_at_victims_rows(
     new row (B owns it, the reference is A's) nor B's existing row re-pointed."""
     b_row = world.b.rows[table]
     with db.owner() as conn:
-        refs = _composite_refs(conn, table)
         insertable = [c for c, _ in _granted_columns(conn, table, "INSERT")]
         updatable = {c for c, _ in _granted_columns(conn, table, "UPDATE")}
-    assert refs
     before = _snapshot(db, world, table, b_row)
     refused = (INSUFFICIENT_PRIVILEGE, FOREIGN_KEY_VIOLATION)
-    for col, ref_table, ref_col in refs:
-        victim_ref = world.a.rows[ref_table][ref_col]
+    for col, ref_table in REFERENCES[table].items():
+        victim_ref = world.a.rows[ref_table]["id"]
         copy = _copy(world, table, world.b, b_row)
-        cols = [c for c in copy if c in insertable] if "user_id" in insertable else list(copy)
-        assert col in cols
+        restricted = "user_id" in insertable and col in insertable
+        cols = [c for c in copy if c in insertable] if restricted else list(copy)
         _assert_owner_can_insert(db, table, cols, copy)
         copy[col] = victim_ref
         outcome = attempt(
@@ -670,7 +722,8 @@ def test_other_user_cannot_point_own_rows_at_victims_rows(
 
 
 @pytest.mark.parametrize("table", USER_TABLES)
-def test_owner_reads_own_rows(db: TestDatabase, world: World, table: str) -> None:
+def test_owner_reads_own_rows(module_db: TestDatabase, shared_world: World, table: str) -> None:
+    db, world = module_db, shared_world
     a_row = world.a.rows[table]
     t = sql.Identifier(table)
     with db.as_user(world.a.id) as conn:
@@ -690,7 +743,8 @@ def test_owner_reads_own_rows(db: TestDatabase, world: World, table: str) -> Non
 
 
 @pytest.mark.parametrize("table", USER_TABLES)
-def test_anon_reads_no_user_rows(db: TestDatabase, world: World, table: str) -> None:
+def test_anon_reads_no_user_rows(module_db: TestDatabase, shared_world: World, table: str) -> None:
+    db = module_db  # shared_world holds the rows anon must not see
     query = sql.SQL("SELECT count(*) AS n FROM {} WHERE {} IS NOT NULL").format(
         sql.Identifier(table), sql.Identifier(owner_col(table))
     )
@@ -703,7 +757,10 @@ def test_anon_reads_no_user_rows(db: TestDatabase, world: World, table: str) -> 
 
 
 @pytest.mark.parametrize("table", USER_TABLES)
-def test_admin_reads_every_users_rows(db: TestDatabase, world: World, table: str) -> None:
+def test_admin_reads_every_users_rows(
+    module_db: TestDatabase, shared_world: World, table: str
+) -> None:
+    db, world = module_db, shared_world
     t, owner = sql.Identifier(table), sql.Identifier(owner_col(table))
     with db.as_user(world.admin, admin=True) as conn:
         owners = conn.execute(
@@ -819,7 +876,7 @@ def _public_write_attempts(
 
 
 def _primary_key_of_public(world: World, table: str) -> list[str]:
-    return world.pks.get(table) or ["id"]
+    return world.pks[table]
 
 
 @pytest.mark.parametrize("table", [*PUBLIC_TABLES, "account_templates"])
@@ -840,7 +897,10 @@ def test_non_admin_cannot_write_public_rows(db: TestDatabase, world: World, tabl
     before = _snapshot_public(db, table, pk, world.public_rows[table])
     outcomes = _public_write_attempts(db, world, table, lambda: db.as_user(world.b.id))
     assert_refused(outcomes["insert"], f"a user inserts into {table}")
-    assert "row-level security" in str(outcomes["insert"])
+    # templates: the column grants refuse system-only columns before RLS is asked
+    assert "row-level security" in str(outcomes["insert"]) or (
+        table == "account_templates" and "permission denied" in str(outcomes["insert"])
+    )
     assert_no_effect(outcomes["update"], f"a user updates {table}")
     assert_no_effect(outcomes["delete"], f"a user deletes from {table}")
     assert _snapshot_public(db, table, pk, world.public_rows[table]) == before
@@ -942,6 +1002,14 @@ MONEY_COLUMNS = [
     ("profiles", "paper_balance"),
     ("account_positions", "quantity"),
     ("paper_trades", "total_value"),
+    # the trading engine's ledger (0006)
+    ("paper_trading_accounts", "reserved_balance"),
+    ("paper_trading_accounts", "fees_paid"),
+    ("paper_trading_accounts", "day_realized_pnl"),
+    ("paper_trading_accounts", "epoch"),
+    ("account_positions", "cost_basis"),
+    ("paper_trades", "realized_pnl"),
+    ("paper_trades", "fee"),
 ]
 
 
@@ -995,6 +1063,49 @@ def test_new_account_balance_comes_from_initial_balance(db: TestDatabase, world:
             [world.a.ref("paper_trading_accounts")],
         )
         assert_refused(outcome, f"A opens an account setting {column}")
+
+
+def test_template_rpc_does_not_open_another_users_private_template(
+    db: TestDatabase, world: World
+) -> None:
+    """create_account_from_template runs as the owner (RLS off): it must check visibility."""
+    private = world.a.rows["account_templates"]["id"]
+    query = sql.SQL("SELECT (create_account_from_template(%s, 'From template')).user_id")
+    stolen = attempt(db.as_user(world.b.id), query, [private])
+    assert_refused(stolen, "B opens an account from A's private template", ("CT404",))
+    with db.as_user(world.a.id) as conn:
+        row = conn.execute(query, [private]).fetchone()
+    assert row is not None and str(row["user_id"]) == str(world.a.id)
+
+
+# Functions that run as the owner (RLS off) and act on a caller's object: B passes A's.
+RPC_CALLS = {
+    "execute_paper_trade": "SELECT execute_paper_trade(%(account)s, 'BTC', 'buy', 0.001)",
+    "cancel_order": "SELECT cancel_order(%(trade)s)",
+    "reset_paper_account": "SELECT reset_paper_account(%(account)s)",
+    "calculate_account_metrics": "SELECT calculate_account_metrics(%(account)s)",
+}
+
+
+@pytest.mark.parametrize("function", list(RPC_CALLS))
+def test_rpcs_treat_another_users_account_as_missing(
+    db: TestDatabase, world: World, function: str
+) -> None:
+    params = {
+        "account": world.a.ref("paper_trading_accounts"),
+        "trade": world.a.ref("paper_trades"),
+    }
+    account_before = _snapshot(db, world, ACCOUNT, world.a.rows[ACCOUNT])
+    trade_before = _snapshot(db, world, "paper_trades", world.a.rows["paper_trades"])
+    query = sql.SQL(RPC_CALLS[function])  # type: ignore[arg-type]
+    outcome = attempt(db.as_user(world.b.id), query, params)
+    assert_refused(outcome, f"B calls {function} on A's account", ("CT404",))
+    admin = attempt(db.as_user(world.admin, admin=True), query, params)
+    assert_refused(admin, f"an admin calls {function} on A's account", ("CT404",))
+    anon = attempt(db.as_anon(), query, params)
+    assert_refused(anon, f"anon calls {function}")
+    assert _snapshot(db, world, ACCOUNT, world.a.rows[ACCOUNT]) == account_before
+    assert _snapshot(db, world, "paper_trades", world.a.rows["paper_trades"]) == trade_before
 
 
 # ------------------------------------------------------------------ audit tables

@@ -61,7 +61,7 @@ class AccountUpdate(BaseModel):
     fill_model: FillModel | None = None
     slippage_bps: Decimal | None = Field(default=None, ge=0, le=1000)
     taker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
-    maker_fee_rate: Decimal | None = Field(default=None, ge=Decimal("-0.01"), le=Decimal("0.05"))
+    maker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
     max_price_age_seconds: int | None = Field(default=None, ge=1, le=86400)
 
 

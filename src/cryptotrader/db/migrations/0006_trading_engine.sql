@@ -213,8 +213,8 @@ CREATE FUNCTION private.write_balance_audit(
   acct_id uuid, owner uuid, p_action text, p_old numeric, p_new numeric, p_reason text, p_meta jsonb
 ) RETURNS void LANGUAGE sql SET search_path = '' AS $$
   INSERT INTO public.paper_account_audit (user_id, account_id, action, old_balance, new_balance,
-                                          amount_changed, reason, metadata)
-  VALUES (owner, acct_id, p_action, p_old, p_new, p_new - p_old, p_reason, p_meta)
+                                          amount_changed, reason, metadata, created_at)
+  VALUES (owner, acct_id, p_action, p_old, p_new, p_new - p_old, p_reason, p_meta, clock_timestamp())
 $$;
 
 -- Applies one fill to an account whose row the caller has locked: cash, reservation,
@@ -386,6 +386,21 @@ BEGIN
 END
 $$;
 
+-- Stop-loss below and take-profit above the entry (the fill price, or the resting price).
+CREATE FUNCTION private.check_exits(p_stop_loss numeric, p_take_profit numeric, p_entry numeric)
+RETURNS void LANGUAGE plpgsql IMMUTABLE SET search_path = '' AS $$
+BEGIN
+  IF p_stop_loss IS NOT NULL AND p_stop_loss >= p_entry THEN
+    PERFORM private.reject('invalid_order',
+      format('stop-loss %s must be below the entry price %s', p_stop_loss, p_entry), 'CT422');
+  END IF;
+  IF p_take_profit IS NOT NULL AND p_take_profit <= p_entry THEN
+    PERFORM private.reject('invalid_order',
+      format('take-profit %s must be above the entry price %s', p_take_profit, p_entry), 'CT422');
+  END IF;
+END
+$$;
+
 -- execute_paper_trade(): the one path through which every order and fill happens.
 -- Market orders fill at once at the cached price moved by the account's fill model, with
 -- the taker fee. Limit orders that cross the market fill at once (taker); otherwise GTC
@@ -442,6 +457,9 @@ BEGIN
   IF tif NOT IN ('gtc', 'ioc', 'fok') THEN
     PERFORM private.reject('invalid_order', 'time in force must be gtc, ioc or fok', 'CT422');
   END IF;
+  IF tif <> 'gtc' AND otype = 'stop' THEN
+    PERFORM private.reject('invalid_order', 'stop orders rest until triggered: use gtc', 'CT422');
+  END IF;
   PERFORM private.check_amount(p_amount, 'amount');
   IF otype = 'limit' THEN
     PERFORM private.check_amount(p_limit_price, 'limit price', 'invalid_price');
@@ -494,12 +512,6 @@ BEGIN
       format('realized loss today (%s) reached the daily limit (%s); buys resume at 00:00 UTC',
              round(-acct.day_realized_pnl, 2), acct.max_daily_loss), 'CT409');
   END IF;
-  IF p_stop_loss IS NOT NULL AND p_stop_loss >= coalesce(p_limit_price, p_stop_price, q.price_usd) THEN
-    PERFORM private.reject('invalid_order', 'stop-loss must be below the entry price', 'CT422');
-  END IF;
-  IF p_take_profit IS NOT NULL AND p_take_profit <= coalesce(p_limit_price, p_stop_price, q.price_usd) THEN
-    PERFORM private.reject('invalid_order', 'take-profit must be above the entry price', 'CT422');
-  END IF;
 
   SELECT coalesce(p.quantity, 0) INTO pos_qty FROM public.account_positions p
    WHERE p.account_id = acct.id AND p.symbol = sym;
@@ -523,6 +535,7 @@ BEGIN
       exec_price := CASE WHEN side = 'buy' THEN least(exec_price, p_limit_price)
                          ELSE greatest(exec_price, p_limit_price) END;
     END IF;
+    PERFORM private.check_exits(p_stop_loss, p_take_profit, exec_price);
     IF side = 'buy' AND (pos_qty + p_amount) * exec_price > acct.max_position_size THEN
       PERFORM private.reject('max_position_size',
         format('position would be worth %s, over the limit of %s',
@@ -544,20 +557,11 @@ BEGIN
       acct.epoch, tif, p_expires_at, acct.fill_model, slip, acct.taker_fee_rate, fill.realized, now(), now())
     RETURNING * INTO t;
     PERFORM private.attach_exits(t);
-  ELSIF otype = 'limit' AND tif IN ('ioc', 'fok') THEN
-    INSERT INTO public.paper_trades (
-      user_id, account_id, bot_id, symbol, side, amount, price, trade_type, order_type, status,
-      risk_score, confidence_level, reasoning, trade_category, tags, notes, account_epoch,
-      time_in_force, status_reason, closed_at)
-    VALUES (
-      acct.user_id, acct.id, p_bot_id, sym, side, p_amount, p_limit_price, 'limit', 'limit', 'expired',
-      private.risk_score(p_amount * p_limit_price, equity, q), coalesce(p_confidence_level, 50),
-      p_reasoning, p_trade_category, coalesce(p_tags, '{}'), p_notes, acct.epoch, tif,
-      'not immediately fillable', now())
-    RETURNING * INTO t;
   ELSE
-    -- resting order: reserve what the fill will need
+    -- resting order: check and reserve what the fill will need (an IOC/FOK order that
+    -- cannot fill now is checked alike, then recorded as expired with nothing reserved)
     ref_price := coalesce(p_limit_price, p_stop_price);
+    PERFORM private.check_exits(p_stop_loss, p_take_profit, ref_price);
     IF side = 'buy' THEN
       IF (pos_qty + p_amount) * ref_price > acct.max_position_size THEN
         PERFORM private.reject('max_position_size',
@@ -575,18 +579,36 @@ BEGIN
         PERFORM private.reject('insufficient_funds',
           format('needs %s reserved including fees, %s available', reserve, acct.balance), 'CT409');
       END IF;
+    ELSE
+      reserve := p_amount;
+      IF NOT EXISTS (SELECT 1 FROM public.account_positions p
+                      WHERE p.account_id = acct.id AND p.symbol = sym
+                        AND p.quantity - p.reserved_quantity >= reserve) THEN
+        PERFORM private.reject('insufficient_position',
+          format('sell of %s %s exceeds the quantity available', p_amount, sym), 'CT409');
+      END IF;
+    END IF;
+    IF tif IN ('ioc', 'fok') THEN
+      INSERT INTO public.paper_trades (
+        user_id, account_id, bot_id, symbol, side, amount, price, trade_type, order_type, status,
+        risk_score, confidence_level, reasoning, trade_category, tags, notes, account_epoch,
+        time_in_force, status_reason, closed_at)
+      VALUES (
+        acct.user_id, acct.id, p_bot_id, sym, side, p_amount, ref_price, 'limit', otype, 'expired',
+        private.risk_score(p_amount * ref_price, equity, q), coalesce(p_confidence_level, 50),
+        p_reasoning, p_trade_category, coalesce(p_tags, '{}'), p_notes, acct.epoch, tif,
+        'not immediately fillable', now())
+      RETURNING * INTO t;
+      PERFORM private.refresh_account_pnl(acct.id);
+      RETURN t;
+    END IF;
+    IF side = 'buy' THEN
       UPDATE public.paper_trading_accounts
          SET balance = balance - reserve, reserved_balance = reserved_balance + reserve
        WHERE id = acct.id;
     ELSE
-      reserve := p_amount;
-      UPDATE public.account_positions
-         SET reserved_quantity = reserved_quantity + reserve
-       WHERE account_id = acct.id AND symbol = sym AND quantity - reserved_quantity >= reserve;
-      IF NOT FOUND THEN
-        PERFORM private.reject('insufficient_position',
-          format('sell of %s %s exceeds the quantity available', p_amount, sym), 'CT409');
-      END IF;
+      UPDATE public.account_positions SET reserved_quantity = reserved_quantity + reserve
+       WHERE account_id = acct.id AND symbol = sym;
     END IF;
     INSERT INTO public.paper_trades (
       user_id, account_id, bot_id, symbol, side, amount, price, stop_price, trade_type, order_type,
