@@ -54,6 +54,10 @@ CREATE INDEX paper_trades_oco_idx ON paper_trades (oco_group_id) WHERE oco_group
 CREATE INDEX paper_trades_pending_expiry_idx ON paper_trades (expires_at)
   WHERE status = 'pending' AND expires_at IS NOT NULL;
 CREATE INDEX paper_trades_account_created_idx ON paper_trades (account_id, created_at DESC);
+-- (user_id, account_id) and (account_id, created_at) serve every query the two
+-- single-column indexes served, and each insert maintains two fewer indexes.
+DROP INDEX paper_trades_user_id_idx;
+DROP INDEX paper_trades_account_id_idx;
 
 -- Every account's opening balance is in its audit trail, however it was created: the
 -- trigger runs with the owner's rights (users cannot write audit rows themselves).
@@ -133,7 +137,7 @@ $$;
 
 -- Callers allowed to act on any account: the service role and the owner's own code.
 CREATE FUNCTION private.caller_is_service() RETURNS boolean
-LANGUAGE sql STABLE SET search_path = '' AS $$
+LANGUAGE sql STABLE AS $$
   SELECT coalesce(current_setting('role', true), 'none') NOT IN ('authenticated', 'anon')
 $$;
 
@@ -186,32 +190,39 @@ $$;
 -- trade's notional over the account's equity and range_24h the symbol's 24h high-low
 -- range over its price (docs/trading.md).
 CREATE FUNCTION private.risk_score(p_notional numeric, p_equity numeric, q public.market_data_cache)
-RETURNS numeric LANGUAGE sql STABLE SET search_path = '' AS $$
+RETURNS numeric LANGUAGE sql IMMUTABLE AS $$
   SELECT round(least(100, 100 * (p_notional / greatest(p_equity, 0.01))
          * (1 + 10 * coalesce((q.high_24h - q.low_24h) / q.price_usd, abs(q.change_percentage_24h) / 100, 0.05))), 2)
 $$;
 
+-- Helpers below are plain SQL without a pinned search_path (every name is qualified), so
+-- the planner can inline them into the statements that call them.
+CREATE FUNCTION private.positions_value(p_account_id uuid) RETURNS numeric
+LANGUAGE sql STABLE AS $$
+  SELECT coalesce(sum(p.quantity * m.price_usd), 0)
+    FROM public.account_positions p JOIN public.market_data_cache m ON m.symbol = p.symbol
+   WHERE p.account_id = p_account_id AND p.quantity > 0
+$$;
+
 CREATE FUNCTION private.account_equity(p_account_id uuid) RETURNS numeric
-LANGUAGE sql STABLE SET search_path = '' AS $$
-  SELECT a.balance + a.reserved_balance + coalesce((
-           SELECT sum(p.quantity * m.price_usd)
-             FROM public.account_positions p JOIN public.market_data_cache m ON m.symbol = p.symbol
-            WHERE p.account_id = a.id AND p.quantity > 0), 0)
+LANGUAGE sql STABLE AS $$
+  SELECT a.balance + a.reserved_balance + private.positions_value(a.id)
     FROM public.paper_trading_accounts a WHERE a.id = p_account_id
 $$;
 
 CREATE FUNCTION private.refresh_account_pnl(p_account_id uuid) RETURNS void
-LANGUAGE sql SET search_path = '' AS $$
+LANGUAGE sql AS $$
   UPDATE public.paper_trading_accounts a
-     SET total_pnl = round(e.equity - a.initial_balance, 8),
-         total_pnl_percentage = round((e.equity - a.initial_balance) / a.initial_balance * 100, 6)
-    FROM (SELECT private.account_equity(p_account_id) AS equity) e
+     SET total_pnl = round(a.balance + a.reserved_balance + v.value - a.initial_balance, 8),
+         total_pnl_percentage = round((a.balance + a.reserved_balance + v.value - a.initial_balance)
+                                      / a.initial_balance * 100, 6)
+    FROM (SELECT private.positions_value(p_account_id) AS value) v
    WHERE a.id = p_account_id
 $$;
 
 CREATE FUNCTION private.write_balance_audit(
   acct_id uuid, owner uuid, p_action text, p_old numeric, p_new numeric, p_reason text, p_meta jsonb
-) RETURNS void LANGUAGE sql SET search_path = '' AS $$
+) RETURNS void LANGUAGE sql AS $$
   INSERT INTO public.paper_account_audit (user_id, account_id, action, old_balance, new_balance,
                                           amount_changed, reason, metadata, created_at)
   VALUES (owner, acct_id, p_action, p_old, p_new, p_new - p_old, p_reason, p_meta, clock_timestamp())
@@ -220,18 +231,19 @@ $$;
 -- Applies one fill to an account whose row the caller has locked: cash, reservation,
 -- position, fees, the day's realized PnL, audit. Returns the trade's money figures.
 CREATE FUNCTION private.apply_fill(
-  p_account_id uuid, p_symbol text, p_side text, p_qty numeric, p_price numeric, p_fee_rate numeric,
-  p_release_cash numeric, p_release_qty numeric, p_trade_ref uuid, p_soft boolean DEFAULT false,
-  OUT total_value numeric, OUT fee numeric, OUT realized numeric, OUT refused text
-) LANGUAGE plpgsql SET search_path = '' AS $$
+  acct public.paper_trading_accounts, p_symbol text, p_side text, p_qty numeric, p_price numeric,
+  p_fee_rate numeric, p_release_cash numeric, p_release_qty numeric, p_trade_ref uuid,
+  p_soft boolean DEFAULT false, p_positions_value numeric DEFAULT NULL, p_mark numeric DEFAULT NULL,
+  OUT total_value numeric, OUT fee numeric, OUT realized numeric, OUT refused text,
+  OUT after public.paper_trading_accounts
+) LANGUAGE plpgsql AS $$
 DECLARE
-  acct public.paper_trading_accounts;
   pos public.account_positions;
   cash_delta numeric;
   basis_out numeric;
+  positions_value numeric;
   today date := (now() AT TIME ZONE 'UTC')::date;
 BEGIN
-  SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = p_account_id;
   total_value := round(p_qty * p_price, 8);
   fee := round(total_value * p_fee_rate, 8);
   realized := 0;
@@ -243,7 +255,7 @@ BEGIN
       PERFORM private.reject('insufficient_funds', refused);
     END IF;
     INSERT INTO public.account_positions AS ap (account_id, user_id, symbol, quantity, cost_basis, avg_entry_price)
-    VALUES (p_account_id, acct.user_id, p_symbol, p_qty, total_value, round(total_value / p_qty, 10))
+    VALUES (acct.id, acct.user_id, p_symbol, p_qty, total_value, round(total_value / p_qty, 10))
     ON CONFLICT (account_id, symbol) DO UPDATE
        SET quantity = ap.quantity + p_qty,
            cost_basis = ap.cost_basis + total_value,
@@ -251,7 +263,7 @@ BEGIN
            opened_at = CASE WHEN ap.quantity = 0 THEN now() ELSE ap.opened_at END;
   ELSE
     SELECT * INTO pos FROM public.account_positions
-     WHERE account_id = p_account_id AND symbol = p_symbol FOR UPDATE;
+     WHERE account_id = acct.id AND symbol = p_symbol FOR UPDATE;
     IF NOT FOUND OR pos.quantity - pos.reserved_quantity + p_release_qty < p_qty THEN
       refused := format('sell of %s %s exceeds the %s available', p_qty, p_symbol,
                         coalesce(pos.quantity - pos.reserved_quantity + p_release_qty, 0));
@@ -272,21 +284,31 @@ BEGIN
      WHERE id = pos.id;
   END IF;
 
-  UPDATE public.paper_trading_accounts
-     SET balance = balance + p_release_cash + cash_delta,
-         reserved_balance = reserved_balance - p_release_cash,
-         fees_paid = fees_paid + fee,
-         day_realized_pnl = CASE WHEN day_realized_date = today THEN day_realized_pnl ELSE 0 END
+  -- one UPDATE of the account per fill: cash, reservation, fees, the day's PnL, total PnL.
+  -- The caller may pass the positions' value before the fill and the symbol's mark price.
+  positions_value := CASE
+    WHEN p_positions_value IS NULL THEN private.positions_value(acct.id)
+    WHEN p_side = 'buy' THEN p_positions_value + p_qty * p_mark
+    ELSE p_positions_value - p_qty * p_mark END;
+  UPDATE public.paper_trading_accounts a
+     SET balance = a.balance + p_release_cash + cash_delta,
+         reserved_balance = a.reserved_balance - p_release_cash,
+         fees_paid = a.fees_paid + fee,
+         day_realized_pnl = CASE WHEN a.day_realized_date = today THEN a.day_realized_pnl ELSE 0 END
                             + realized - fee,
-         day_realized_date = today
-   WHERE id = p_account_id
-  RETURNING * INTO acct;
-  PERFORM private.write_balance_audit(p_account_id, acct.user_id, 'trade_' || p_side,
-    acct.balance - p_release_cash - cash_delta, acct.balance, NULL,
+         day_realized_date = today,
+         total_pnl = round(a.balance + cash_delta + a.reserved_balance + positions_value
+                           - a.initial_balance, 8),
+         total_pnl_percentage = round((a.balance + cash_delta + a.reserved_balance + positions_value
+                                       - a.initial_balance) / a.initial_balance * 100, 6)
+   WHERE a.id = acct.id
+  RETURNING a.* INTO after;
+  PERFORM private.write_balance_audit(acct.id, acct.user_id, 'trade_' || p_side,
+    after.balance - p_release_cash - cash_delta, after.balance, NULL,
     jsonb_build_object('trade_id', p_trade_ref, 'symbol', p_symbol, 'quantity', p_qty,
                        'price', p_price, 'fee', fee));
-  IF -acct.day_realized_pnl >= acct.max_daily_loss AND acct.daily_loss_alerted_on IS DISTINCT FROM today THEN
-    PERFORM private.note_daily_loss(p_account_id);
+  IF -after.day_realized_pnl >= after.max_daily_loss AND after.daily_loss_alerted_on IS DISTINCT FROM today THEN
+    PERFORM private.note_daily_loss(acct.id);
   END IF;
 END
 $$;
@@ -437,6 +459,7 @@ DECLARE
   acct public.paper_trading_accounts;
   q public.market_data_cache;
   pos_qty numeric;
+  positions_value numeric;
   equity numeric;
   slip numeric;
   exec_price numeric;
@@ -513,10 +536,12 @@ BEGIN
              round(-acct.day_realized_pnl, 2), acct.max_daily_loss), 'CT409');
   END IF;
 
-  SELECT coalesce(p.quantity, 0) INTO pos_qty FROM public.account_positions p
-   WHERE p.account_id = acct.id AND p.symbol = sym;
-  pos_qty := coalesce(pos_qty, 0);
-  equity := private.account_equity(acct.id);
+  SELECT coalesce(sum(p.quantity * m.price_usd), 0),
+         coalesce(sum(p.quantity) FILTER (WHERE p.symbol = sym), 0)
+    INTO positions_value, pos_qty
+    FROM public.account_positions p JOIN public.market_data_cache m ON m.symbol = p.symbol
+   WHERE p.account_id = acct.id AND p.quantity > 0;
+  equity := acct.balance + acct.reserved_balance + positions_value;
 
   -- how it fills (or rests)
   marketable := otype = 'market'
@@ -542,19 +567,21 @@ BEGIN
                round((pos_qty + p_amount) * exec_price, 2), acct.max_position_size), 'CT409');
     END IF;
     t.id := gen_random_uuid();
-    SELECT * INTO fill FROM private.apply_fill(acct.id, sym, side, p_amount, exec_price,
-                                               acct.taker_fee_rate, 0, 0, t.id);
+    SELECT * INTO fill FROM private.apply_fill(acct, sym, side, p_amount, exec_price,
+                                               acct.taker_fee_rate, 0, 0, t.id, false,
+                                               positions_value, q.price_usd);
     INSERT INTO public.paper_trades (
       id, user_id, account_id, bot_id, symbol, side, amount, price, execution_price, total_value, fee,
       trade_type, order_type, status, risk_score, confidence_level, stop_loss, take_profit,
       reasoning, trade_category, tags, notes, account_epoch, time_in_force, expires_at,
-      fill_model, slippage_bps, fee_rate, realized_pnl, filled_at, closed_at)
+      fill_model, slippage_bps, fee_rate, realized_pnl, filled_at, closed_at, execution_time_ms)
     VALUES (
       t.id, acct.user_id, acct.id, p_bot_id, sym, side, p_amount, coalesce(p_limit_price, q.price_usd),
       exec_price, fill.total_value, fill.fee, 'market', otype, 'completed',
       private.risk_score(fill.total_value, equity, q), coalesce(p_confidence_level, 50),
       p_stop_loss, p_take_profit, p_reasoning, p_trade_category, coalesce(p_tags, '{}'), p_notes,
-      acct.epoch, tif, p_expires_at, acct.fill_model, slip, acct.taker_fee_rate, fill.realized, now(), now())
+      acct.epoch, tif, p_expires_at, acct.fill_model, slip, acct.taker_fee_rate, fill.realized, now(), now(),
+      (extract(epoch FROM clock_timestamp() - started) * 1000)::integer)
     RETURNING * INTO t;
     PERFORM private.attach_exits(t);
   ELSE
@@ -599,7 +626,6 @@ BEGIN
         p_reasoning, p_trade_category, coalesce(p_tags, '{}'), p_notes, acct.epoch, tif,
         'not immediately fillable', now())
       RETURNING * INTO t;
-      PERFORM private.refresh_account_pnl(acct.id);
       RETURN t;
     END IF;
     IF side = 'buy' THEN
@@ -630,12 +656,7 @@ BEGIN
   IF p_bot_id IS NOT NULL AND t.status = 'completed' THEN
     UPDATE public.ai_trading_bots SET last_trade_at = now() WHERE id = p_bot_id;
   END IF;
-  PERFORM private.refresh_account_pnl(acct.id);
-  UPDATE public.paper_trades
-     SET execution_time_ms = (extract(epoch FROM clock_timestamp() - started) * 1000)::integer
-   WHERE id = t.id AND created_at = t.created_at
-  RETURNING * INTO t;
-  RETURN t;
+  RETURN t;  -- a reservation moves cash within equity: total_pnl is unchanged
 END
 $$;
 REVOKE EXECUTE ON FUNCTION public.execute_paper_trade(uuid, text, text, numeric, text, numeric, numeric, text,
@@ -683,6 +704,7 @@ DECLARE
   o public.paper_trades;
   acct public.paper_trading_accounts;
   last_account uuid;
+  positions_value numeric;
   slip numeric;
   exec_price numeric;
   v_fee_rate numeric;
@@ -708,9 +730,7 @@ BEGIN
      ORDER BY t.account_id, t.created_at, t.id
   LOOP
     IF c.account_id IS DISTINCT FROM last_account THEN
-      IF last_account IS NOT NULL THEN
-        PERFORM private.refresh_account_pnl(last_account);
-      END IF;
+      positions_value := NULL;  -- apply_fill reads it on the account's first fill
       SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = c.account_id FOR UPDATE;
       last_account := c.account_id;
     END IF;
@@ -719,6 +739,7 @@ BEGIN
     CONTINUE WHEN NOT FOUND;  -- ended meanwhile (OCO sibling, concurrent tick, cancel)
     IF o.expires_at IS NOT NULL AND o.expires_at <= p_at THEN
       PERFORM private.close_pending(o, 'expired', 'expired');
+      SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = o.account_id;
       done := done + 1;
       CONTINUE;
     END IF;
@@ -740,13 +761,19 @@ BEGIN
        WHERE status = 'pending' AND (id = o.id OR (o.oco_group_id IS NOT NULL AND oco_group_id = o.oco_group_id));
     END IF;
 
-    SELECT * INTO fill FROM private.apply_fill(acct.id, o.symbol, o.side, o.amount, exec_price,
-                                               v_fee_rate, release_cash, release_qty, o.id, true);
+    SELECT * INTO fill FROM private.apply_fill(acct, o.symbol, o.side, o.amount, exec_price,
+                                               v_fee_rate, release_cash, release_qty, o.id, true,
+                                               positions_value, p_price);
     IF fill.refused IS NOT NULL THEN
       PERFORM private.close_pending(o, 'rejected', fill.refused);
+      SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = o.account_id;
+      positions_value := NULL;
       done := done + 1;
       CONTINUE;
     END IF;
+    acct := fill.after;
+    -- carried to the account's next fill instead of re-read
+    positions_value := acct.initial_balance + acct.total_pnl - acct.balance - acct.reserved_balance;
     IF o.oco_group_id IS NOT NULL THEN
       UPDATE public.paper_trades
          SET status = 'cancelled', status_reason = 'one-cancels-other', closed_at = now(), reserved_amount = 0
@@ -760,12 +787,11 @@ BEGIN
            filled_at = now(), closed_at = now()
      WHERE id = o.id AND created_at = o.created_at
     RETURNING * INTO o;
-    PERFORM private.attach_exits(o);
+    IF o.stop_loss IS NOT NULL OR o.take_profit IS NOT NULL THEN
+      PERFORM private.attach_exits(o);
+    END IF;
     done := done + 1;
   END LOOP;
-  IF last_account IS NOT NULL THEN
-    PERFORM private.refresh_account_pnl(last_account);
-  END IF;
   RETURN done;
 END
 $$;
