@@ -97,6 +97,41 @@ def serve(
     )
 
 
+@app.command()
+@friendly_errors
+def worker(
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only these workers (market).")
+    ] = None,
+) -> None:
+    """Run background workers (the market feed) until interrupted."""
+    import signal
+
+    from cryptotrader.workers import run_workers
+
+    settings = get_settings()
+    _configure_logging(settings)
+    target, _ = migrate_target(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_workers(settings, target, stop, set(only) if only else None)
+
+    console.print(f"workers running against {target.describe()} (Ctrl-C stops)")
+    asyncio.run(main())
+
+
+def _configure_logging(settings: Settings) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
 @db_app.command("migrate")
 @friendly_errors
 def db_migrate() -> None:

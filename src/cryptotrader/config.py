@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -48,6 +50,25 @@ class Settings(BaseSettings):
     )
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
+    run_workers: bool = Field(
+        default=True, description="`serve` also runs the workers (market feed) in its process."
+    )
+    market_provider: Literal["simulated", "coingecko", "replay"] = Field(
+        default="simulated", description="Where prices come from; simulated needs no network."
+    )
+    market_interval: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds between refreshes (default 1 simulated, 60 CoinGecko).",
+    )
+    market_seed: int = Field(default=42, description="Seed of the simulated feed.")
+    usd_aud_rate: Decimal = Field(default=Decimal("1.4935"), gt=0)
+    coingecko_api_key: SecretStr | None = None
+    coingecko_api_kind: Literal["demo", "pro"] = "demo"
+    coingecko_base_url: str | None = None
+    replay_timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1m"
+    replay_speed: float = Field(default=60.0, gt=0)
+    replay_from: datetime | None = None
 
     @property
     def secrets_file(self) -> Path:

@@ -20,6 +20,21 @@ from cryptotrader.db.target import DatabaseTarget, resolve_target
 HEALTH_TIMEOUT_S = 2.0
 
 
+async def _start_workers(
+    settings: Settings, target: DatabaseTarget
+) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    from cryptotrader.workers import run_workers
+
+    stop = asyncio.Event()
+    return stop, asyncio.create_task(run_workers(settings, target, stop), name="workers")
+
+
+async def _stop_workers(running: tuple[asyncio.Event, asyncio.Task[None]]) -> None:
+    stop, task = running
+    stop.set()
+    await task
+
+
 def create_app(settings: Settings | None = None, target: DatabaseTarget | None = None) -> FastAPI:
     """Build the app. The database is resolved (and the embedded server started) at startup."""
     settings = settings or get_settings()

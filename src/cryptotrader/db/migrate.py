@@ -159,9 +159,11 @@ def ensure_app_role(conninfo: str, role: str, password: str, dbname: str) -> Non
     """Create or fix the app's login role: no superuser, no BYPASSRLS, owns nothing,
     inherits nothing, and may only switch to the three API roles."""
     ident = sql.Identifier(role)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
+        # processes starting together would otherwise ALTER the same role at once
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATE_LOCK_KEY])
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is None:
-            with contextlib.suppress(psycopg.errors.DuplicateObject):
+            with contextlib.suppress(psycopg.errors.DuplicateObject), conn.transaction():
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOINHERIT").format(ident))
         conn.execute(
             sql.SQL(

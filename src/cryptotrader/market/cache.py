@@ -1,0 +1,80 @@
+"""The price cache (market_data_cache): what the feed writes and everyone reads."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from cryptotrader.db.calls import execute, fetch_all
+from cryptotrader.db.queries import load_queries
+from cryptotrader.db.session import Conn
+from cryptotrader.market.schemas import Quote, TrackedCoin
+
+Q = load_queries("cryptotrader.market", "cache.sql")
+PRICE_CHANNEL = "ct_prices"
+_NOTIFY_CHUNK = 40  # symbols per NOTIFY payload (PostgreSQL caps a payload at 8000 bytes)
+
+
+class Price(BaseModel):
+    symbol: str
+    name: str | None
+    price_usd: Decimal
+    price_aud: Decimal
+    volume_24h_usd: Decimal | None
+    change_percentage_24h: Decimal | None
+    market_cap_usd: Decimal | None
+    high_24h: Decimal | None
+    low_24h: Decimal | None
+    exchange: str
+    last_updated: datetime
+    age_seconds: float
+    stale: bool
+
+
+async def tracked_coins(conn: Conn) -> list[TrackedCoin]:
+    return [TrackedCoin.model_validate(r) for r in await fetch_all(conn, Q["tracked_coins"])]
+
+
+async def list_prices(
+    conn: Conn, *, symbols: list[str] | None = None, max_age_seconds: int = 300
+) -> list[Price]:
+    """Cached prices with their age; ``stale`` when older than ``max_age_seconds``."""
+    rows = await fetch_all(
+        conn,
+        Q["list_prices"],
+        {
+            "symbols": [s.upper() for s in symbols] if symbols else None,
+            "max_age_seconds": max_age_seconds,
+        },
+    )
+    return [Price.model_validate(r) for r in rows]
+
+
+async def store_quotes(conn: Conn, quotes: list[Quote]) -> dict[str, Decimal]:
+    """Upsert the quotes and announce them on NOTIFY ``ct_prices``; returns the symbols
+    whose USD price changed, with the new price (what tick processing needs)."""
+    if not quotes:
+        return {}
+    old = {
+        r["symbol"]: r["price_usd"]
+        for r in await fetch_all(conn, Q["current_prices"], {"symbols": [q.symbol for q in quotes]})
+    }
+    columns = Quote.model_fields.keys()
+    await execute(conn, Q["upsert_quotes"], {c: [getattr(q, c) for q in quotes] for c in columns})
+    for start in range(0, len(quotes), _NOTIFY_CHUNK):
+        chunk = quotes[start : start + _NOTIFY_CHUNK]
+        payload = {q.symbol: [str(q.price_usd), str(q.price_aud)] for q in chunk}
+        await execute(
+            conn,
+            "SELECT pg_notify(%s, json_build_object('type', 'prices', 'at', now(),"
+            " 'prices', %s::json)::text)",
+            [PRICE_CHANNEL, _json(payload)],
+        )
+    return {q.symbol: q.price_usd for q in quotes if old.get(q.symbol) != q.price_usd}
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,106 @@
+"""A feed that plays stored candles back at a chosen speed (demos, testing bots on a known day).
+
+At wall-clock time ``t`` after the feed started, market time is
+``start + (t - started) * speed``; each symbol's price is the close of the newest bar
+that has closed by then (open_time + bar length <= market time), its 24h high/low and
+volume from the bars of the 24 hours before. When the data runs out the feed holds the
+last close (or, with ``loop``, starts over).
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from cryptotrader.db.calls import fetch_all
+from cryptotrader.db.session import Conn
+from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Candle, Quote, Timeframe, TrackedCoin
+
+_LOAD = (
+    "SELECT symbol, timeframe, open_time, open, high, low, close, volume FROM market_candles"
+    " WHERE symbol = ANY(%(symbols)s) AND timeframe = %(timeframe)s"
+    "   AND open_time >= %(since)s AND open_time < %(until)s ORDER BY symbol, open_time"
+)
+
+
+@dataclass
+class ReplayFeed:
+    candles: dict[str, list[Candle]]
+    timeframe: Timeframe
+    speed: float = 60.0
+    usd_aud: Decimal = Decimal("1.4935")
+    loop: bool = False
+    clock: Callable[[], float] = time.monotonic
+    name: str = "replay"
+    _started: float = field(init=False)
+    _times: dict[str, list[datetime]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError("speed must be positive")
+        self._started = self.clock()
+        self._times = {s: [c.open_time for c in bars] for s, bars in self.candles.items() if bars}
+        firsts = [bars[0].open_time for bars in self.candles.values() if bars]
+        lasts = [bars[-1].open_time for bars in self.candles.values() if bars]
+        if not firsts:
+            raise ValueError("no candles to replay")
+        self.start, self.end = min(firsts), max(lasts)
+
+    def market_time(self) -> datetime:
+        elapsed = (self.clock() - self._started) * self.speed
+        bar = timedelta(seconds=TIMEFRAME_SECONDS[self.timeframe])
+        span = (self.end + bar - self.start).total_seconds()
+        if self.loop and span > 0:
+            elapsed %= span
+        return self.start + bar + timedelta(seconds=elapsed)
+
+    def quote(self, symbol: str, at: datetime) -> Quote | None:
+        bars, times = self.candles.get(symbol), self._times.get(symbol)
+        if not bars or not times:
+            return None
+        closed_by = at - timedelta(seconds=TIMEFRAME_SECONDS[self.timeframe])
+        i = bisect.bisect_right(times, closed_by) - 1
+        if i < 0:
+            return None
+        first = bisect.bisect_left(times, times[i] - timedelta(hours=24))
+        window = bars[first : i + 1]
+        last = bars[i]
+        day_open = window[0].open
+        return Quote(
+            symbol=symbol,
+            price_usd=last.close,
+            price_aud=(last.close * self.usd_aud).quantize(Decimal("1e-10")),
+            volume_24h_usd=sum((b.volume * b.close for b in window), Decimal(0)),
+            change_24h=last.close - day_open,
+            change_percentage_24h=round((last.close - day_open) / day_open * 100, 6),
+            high_24h=max(b.high for b in window),
+            low_24h=min(b.low for b in window),
+            exchange=self.name,
+            last_updated=datetime.now(UTC),  # when we got it: the bar's own time is history
+        )
+
+    async def fetch_quotes(self, coins: list[TrackedCoin]) -> list[Quote]:
+        at = self.market_time()
+        return [q for c in coins if (q := self.quote(c.symbol, at)) is not None]
+
+
+async def load_replay(
+    conn: Conn,
+    symbols: list[str],
+    timeframe: Timeframe,
+    since: datetime,
+    until: datetime,
+    **kw: object,
+) -> ReplayFeed:
+    """A ReplayFeed over the stored candles of ``symbols`` in [since, until)."""
+    rows = await fetch_all(
+        conn, _LOAD, {"symbols": symbols, "timeframe": timeframe, "since": since, "until": until}
+    )
+    candles: dict[str, list[Candle]] = {}
+    for r in rows:
+        candles.setdefault(r["symbol"], []).append(Candle.model_validate(r))
+    return ReplayFeed(candles=candles, timeframe=timeframe, **kw)  # type: ignore[arg-type]

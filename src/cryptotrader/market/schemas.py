@@ -1,0 +1,96 @@
+"""Market data as providers return it and the cache stores it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
+TIMEFRAME_SECONDS: dict[str, int] = {
+    "1m": 60,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "4h": 14400,
+    "1d": 86400,
+}
+
+
+class TrackedCoin(BaseModel):
+    """A row of tracked_coins: our ticker and the provider's id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    coingecko_id: str
+    name: str
+
+
+class Quote(BaseModel):
+    """One symbol's current market figures, in the shape of market_data_cache."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    name: str | None = None
+    price_usd: Decimal
+    price_aud: Decimal
+    volume_24h_usd: Decimal | None = None
+    volume_24h_aud: Decimal | None = None
+    change_24h: Decimal | None = None
+    change_percentage_24h: Decimal | None = None
+    market_cap_usd: Decimal | None = None
+    market_cap_aud: Decimal | None = None
+    high_24h: Decimal | None = None
+    low_24h: Decimal | None = None
+    exchange: str
+    last_updated: datetime
+
+
+class Candle(BaseModel):
+    """One OHLCV bar; ``open_time`` is the bar's start (UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    symbol: str
+    timeframe: Timeframe
+    open_time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+class QuoteProvider(Protocol):
+    """Current quotes for many symbols at once."""
+
+    name: str
+
+    async def fetch_quotes(self, coins: list[TrackedCoin]) -> list[Quote]: ...
+
+
+class CandleProvider(Protocol):
+    """Historical candles of one symbol, oldest first, ``since`` inclusive."""
+
+    name: str
+
+    async def fetch_candles(
+        self, symbol: str, timeframe: Timeframe, since: datetime, until: datetime | None = None
+    ) -> list[Candle]: ...
+
+
+class ProviderError(Exception):
+    """A provider failed in a way the feed should survive: it keeps the last good prices."""
+
+
+class RateLimited(ProviderError):
+    """The provider said 429; ``retry_after`` seconds until it may be asked again."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,40 @@
+"""Background workers, runnable in the API process (`serve`) or on their own (`worker`).
+They coordinate only through PostgreSQL, so any number of processes may run them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cryptotrader.config import Settings
+from cryptotrader.db.runtime import app_pool
+from cryptotrader.db.session import as_service
+from cryptotrader.db.target import DatabaseTarget
+from cryptotrader.market.feed import MarketFeed
+from cryptotrader.market.providers import build_provider, refresh_interval
+
+log = logging.getLogger(__name__)
+WORKERS = ("market",)
+
+
+async def build_market_feed(settings: Settings, target: DatabaseTarget) -> MarketFeed:
+    async with app_pool(target, settings) as pool, as_service(pool) as conn:
+        provider = await build_provider(settings, conn)
+    return MarketFeed(conninfo=target.app, provider=provider, interval=refresh_interval(settings))
+
+
+async def run_workers(
+    settings: Settings, target: DatabaseTarget, stop: asyncio.Event, only: set[str] | None = None
+) -> None:
+    """Run the chosen workers until ``stop`` is set."""
+    chosen = only if only else set(WORKERS)
+    unknown = chosen - set(WORKERS)
+    if unknown:
+        raise ValueError(
+            f"unknown worker(s): {', '.join(sorted(unknown))}; known: {', '.join(WORKERS)}"
+        )
+    tasks = []
+    if "market" in chosen:
+        feed = await build_market_feed(settings, target)
+        tasks.append(asyncio.create_task(feed.run(stop), name="market-feed"))
+    await asyncio.gather(*tasks)
