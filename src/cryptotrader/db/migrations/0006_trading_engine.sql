@@ -230,6 +230,41 @@ $$;
 
 -- Applies one fill to an account whose row the caller has locked: cash, reservation,
 -- position, fees, the day's realized PnL, audit. Returns the trade's money figures.
+-- The arithmetic of one fill, and nothing else: what it costs or yields, the realized PnL,
+-- the cost basis it removes, or why it cannot happen (cash or position short).
+CREATE FUNCTION private.fill_math(
+  p_side text, p_qty numeric, p_price numeric, p_fee_rate numeric,
+  p_cash numeric, p_release_cash numeric,
+  p_pos_qty numeric, p_pos_reserved numeric, p_pos_basis numeric, p_release_qty numeric,
+  OUT total_value numeric, OUT fee numeric, OUT cash_delta numeric, OUT basis_out numeric,
+  OUT realized numeric, OUT refused_code text, OUT refused text
+) LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  total_value := round(p_qty * p_price, 8);
+  fee := round(total_value * p_fee_rate, 8);
+  IF p_side = 'buy' THEN
+    cash_delta := -(total_value + fee);
+    basis_out := 0;
+    realized := 0;
+    IF p_cash + p_release_cash + cash_delta < 0 THEN
+      refused_code := 'insufficient_funds';
+      refused := format('needs %s including fees, %s available', total_value + fee, p_cash + p_release_cash);
+    END IF;
+  ELSE
+    IF coalesce(p_pos_qty, 0) - coalesce(p_pos_reserved, 0) + p_release_qty < p_qty THEN
+      refused_code := 'insufficient_position';
+      refused := format('sell of %s exceeds the %s available', p_qty,
+                        coalesce(p_pos_qty, 0) - coalesce(p_pos_reserved, 0) + p_release_qty);
+      RETURN;
+    END IF;
+    basis_out := CASE WHEN p_qty = p_pos_qty THEN p_pos_basis
+                      ELSE round(p_pos_basis * p_qty / p_pos_qty, 8) END;
+    realized := total_value - basis_out;
+    cash_delta := total_value - fee;
+  END IF;
+END
+$$;
+
 CREATE FUNCTION private.apply_fill(
   acct public.paper_trading_accounts, p_symbol text, p_side text, p_qty numeric, p_price numeric,
   p_fee_rate numeric, p_release_cash numeric, p_release_qty numeric, p_trade_ref uuid,
@@ -239,21 +274,27 @@ CREATE FUNCTION private.apply_fill(
 ) LANGUAGE plpgsql AS $$
 DECLARE
   pos public.account_positions;
+  m record;
   cash_delta numeric;
-  basis_out numeric;
   positions_value numeric;
   today date := (now() AT TIME ZONE 'UTC')::date;
 BEGIN
-  total_value := round(p_qty * p_price, 8);
-  fee := round(total_value * p_fee_rate, 8);
-  realized := 0;
+  IF p_side = 'sell' THEN
+    SELECT * INTO pos FROM public.account_positions
+     WHERE account_id = acct.id AND symbol = p_symbol FOR UPDATE;
+  END IF;
+  m := private.fill_math(p_side, p_qty, p_price, p_fee_rate, acct.balance, p_release_cash,
+                         pos.quantity, pos.reserved_quantity, pos.cost_basis, p_release_qty);
+  total_value := m.total_value;
+  fee := m.fee;
+  realized := coalesce(m.realized, 0);
+  IF m.refused IS NOT NULL THEN
+    refused := m.refused;
+    IF p_soft THEN RETURN; END IF;
+    PERFORM private.reject(m.refused_code, m.refused);
+  END IF;
+  cash_delta := m.cash_delta;
   IF p_side = 'buy' THEN
-    cash_delta := -(total_value + fee);
-    IF acct.balance + p_release_cash + cash_delta < 0 THEN
-      refused := format('needs %s including fees, %s available', total_value + fee, acct.balance + p_release_cash);
-      IF p_soft THEN RETURN; END IF;
-      PERFORM private.reject('insufficient_funds', refused);
-    END IF;
     INSERT INTO public.account_positions AS ap (account_id, user_id, symbol, quantity, cost_basis, avg_entry_price)
     VALUES (acct.id, acct.user_id, p_symbol, p_qty, total_value, round(total_value / p_qty, 10))
     ON CONFLICT (account_id, symbol) DO UPDATE
@@ -262,25 +303,13 @@ BEGIN
            avg_entry_price = round((ap.cost_basis + total_value) / (ap.quantity + p_qty), 10),
            opened_at = CASE WHEN ap.quantity = 0 THEN now() ELSE ap.opened_at END;
   ELSE
-    SELECT * INTO pos FROM public.account_positions
-     WHERE account_id = acct.id AND symbol = p_symbol FOR UPDATE;
-    IF NOT FOUND OR pos.quantity - pos.reserved_quantity + p_release_qty < p_qty THEN
-      refused := format('sell of %s %s exceeds the %s available', p_qty, p_symbol,
-                        coalesce(pos.quantity - pos.reserved_quantity + p_release_qty, 0));
-      IF p_soft THEN RETURN; END IF;
-      PERFORM private.reject('insufficient_position', refused);
-    END IF;
-    basis_out := CASE WHEN p_qty = pos.quantity THEN pos.cost_basis
-                      ELSE round(pos.cost_basis * p_qty / pos.quantity, 8) END;
-    realized := total_value - basis_out;
-    cash_delta := total_value - fee;
     UPDATE public.account_positions
        SET quantity = quantity - p_qty,
            reserved_quantity = reserved_quantity - p_release_qty,
-           cost_basis = cost_basis - basis_out,
+           cost_basis = cost_basis - m.basis_out,
            realized_pnl = realized_pnl + realized,
            avg_entry_price = CASE WHEN quantity - p_qty > 0
-                                  THEN round((cost_basis - basis_out) / (quantity - p_qty), 10) ELSE 0 END
+                                  THEN round((cost_basis - m.basis_out) / (quantity - p_qty), 10) ELSE 0 END
      WHERE id = pos.id;
   END IF;
 
@@ -693,7 +722,9 @@ GRANT EXECUTE ON FUNCTION public.cancel_order(uuid, text) TO authenticated, serv
 -- process_market_tick(): fills, triggers and expires every pending order of p_symbol that
 -- p_price crosses. Accounts are locked before orders, in account order, so concurrent
 -- ticks and trades never deadlock; an order already handled by a concurrent tick is
--- skipped, so each fills once. Returns how many orders it ended.
+-- skipped, so each fills once. Plain limit orders (no exits, no OCO group) of one account
+-- are filled in memory and written once per account (position, account, audit rows, trade
+-- rows); the others go one by one through apply_fill. Returns how many orders it ended.
 CREATE FUNCTION public.process_market_tick(p_symbol text, p_price numeric, p_at timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
@@ -703,6 +734,7 @@ DECLARE
   c record;
   o public.paper_trades;
   acct public.paper_trading_accounts;
+  pos public.account_positions;
   last_account uuid;
   positions_value numeric;
   slip numeric;
@@ -711,7 +743,31 @@ DECLARE
   release_cash numeric;
   release_qty numeric;
   fill record;
+  m record;
   done integer := 0;
+  -- the batch of the current account: running state and what to write
+  b_ids uuid[] := '{}';
+  b_created timestamptz[] := '{}';
+  b_sides text[] := '{}';
+  b_amounts numeric[] := '{}';
+  b_prices numeric[] := '{}';
+  b_values numeric[] := '{}';
+  b_fees numeric[] := '{}';
+  b_rates numeric[] := '{}';
+  b_realized numeric[] := '{}';
+  b_old numeric[] := '{}';
+  b_new numeric[] := '{}';
+  b_rejected public.paper_trades[] := '{}';
+  b_reasons text[] := '{}';
+  b_cash numeric;
+  b_reserved numeric;
+  b_fees_paid numeric;
+  b_day numeric;
+  b_qty numeric;
+  b_pos_reserved numeric;
+  b_basis numeric;
+  b_pos_realized numeric;
+  today date := (now() AT TIME ZONE 'UTC')::date;
 BEGIN
   PERFORM private.check_amount(p_price, 'price', 'invalid_price');
   SELECT * INTO q FROM public.market_data_cache WHERE symbol = sym;
@@ -730,71 +786,192 @@ BEGIN
      ORDER BY t.account_id, t.created_at, t.id
   LOOP
     IF c.account_id IS DISTINCT FROM last_account THEN
-      positions_value := NULL;  -- apply_fill reads it on the account's first fill
+      IF last_account IS NOT NULL THEN
+        PERFORM private.flush_tick_batch(acct, sym, b_ids, b_created, b_sides, b_amounts, b_prices, b_values, b_fees, b_rates,
+          b_realized, b_old, b_new, b_rejected, b_reasons, b_cash, b_reserved, b_fees_paid, b_day,
+          b_qty, b_pos_reserved, b_basis, b_pos_realized);
+      END IF;
       SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = c.account_id FOR UPDATE;
       last_account := c.account_id;
+      positions_value := NULL;
+      SELECT * INTO pos FROM public.account_positions
+       WHERE account_id = acct.id AND symbol = sym FOR UPDATE;
+      b_ids := '{}'; b_created := '{}'; b_sides := '{}'; b_amounts := '{}'; b_prices := '{}'; b_values := '{}'; b_fees := '{}'; b_rates := '{}';
+      b_realized := '{}'; b_old := '{}'; b_new := '{}'; b_rejected := '{}'; b_reasons := '{}';
+      b_cash := acct.balance; b_reserved := acct.reserved_balance; b_fees_paid := acct.fees_paid;
+      b_day := CASE WHEN acct.day_realized_date = today THEN acct.day_realized_pnl ELSE 0 END;
+      b_qty := coalesce(pos.quantity, 0); b_pos_reserved := coalesce(pos.reserved_quantity, 0);
+      b_basis := coalesce(pos.cost_basis, 0); b_pos_realized := coalesce(pos.realized_pnl, 0);
     END IF;
     SELECT * INTO o FROM public.paper_trades
      WHERE id = c.id AND created_at = c.created_at AND status = 'pending' FOR UPDATE;
     CONTINUE WHEN NOT FOUND;  -- ended meanwhile (OCO sibling, concurrent tick, cancel)
+    CONTINUE WHEN acct.status <> 'active' AND NOT (o.expires_at IS NOT NULL AND o.expires_at <= p_at);
+
+    IF o.order_type = 'limit' AND o.oco_group_id IS NULL AND o.stop_loss IS NULL
+       AND o.take_profit IS NULL AND (o.expires_at IS NULL OR o.expires_at > p_at) THEN
+      -- the batch path: in memory until the account's orders are done
+      release_cash := CASE WHEN o.side = 'buy' THEN o.reserved_amount ELSE 0 END;
+      release_qty := CASE WHEN o.side = 'sell' THEN o.reserved_amount ELSE 0 END;
+      m := private.fill_math(o.side, o.amount, o.price, acct.maker_fee_rate, b_cash, release_cash,
+                             b_qty, b_pos_reserved, b_basis, release_qty);
+      IF m.refused IS NOT NULL THEN
+        b_rejected := b_rejected || o;
+        b_reasons := b_reasons || m.refused;
+      ELSE
+        b_ids := b_ids || o.id;
+        b_created := b_created || o.created_at;
+        b_sides := b_sides || o.side;
+        b_amounts := b_amounts || o.amount;
+        b_prices := b_prices || o.price;
+        b_values := b_values || m.total_value;
+        b_fees := b_fees || m.fee;
+        b_rates := b_rates || acct.maker_fee_rate;
+        b_realized := b_realized || m.realized;
+        b_old := b_old || b_cash;
+        b_cash := b_cash + release_cash + m.cash_delta;
+        b_new := b_new || b_cash;
+        b_reserved := b_reserved - release_cash;
+        b_fees_paid := b_fees_paid + m.fee;
+        b_day := b_day + m.realized - m.fee;
+        IF o.side = 'buy' THEN
+          b_qty := b_qty + o.amount;
+          b_basis := b_basis + m.total_value;
+        ELSE
+          b_qty := b_qty - o.amount;
+          b_pos_reserved := b_pos_reserved - release_qty;
+          b_basis := b_basis - m.basis_out;
+          b_pos_realized := b_pos_realized + m.realized;
+        END IF;
+      END IF;
+      done := done + 1;
+      CONTINUE;
+    END IF;
+
+    -- one at a time: write the batch so far, then this order through apply_fill
+    PERFORM private.flush_tick_batch(acct, sym, b_ids, b_created, b_sides, b_amounts, b_prices, b_values, b_fees, b_rates,
+      b_realized, b_old, b_new, b_rejected, b_reasons, b_cash, b_reserved, b_fees_paid, b_day,
+      b_qty, b_pos_reserved, b_basis, b_pos_realized);
+    b_ids := '{}'; b_created := '{}'; b_sides := '{}'; b_amounts := '{}'; b_prices := '{}'; b_values := '{}'; b_fees := '{}'; b_rates := '{}';
+    b_realized := '{}'; b_old := '{}'; b_new := '{}'; b_rejected := '{}'; b_reasons := '{}';
+    positions_value := NULL;
+
     IF o.expires_at IS NOT NULL AND o.expires_at <= p_at THEN
       PERFORM private.close_pending(o, 'expired', 'expired');
-      SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = o.account_id;
       done := done + 1;
-      CONTINUE;
-    END IF;
-    CONTINUE WHEN acct.status <> 'active';  -- resting orders wait while an account is paused
-
-    IF o.order_type IN ('limit', 'take_profit') THEN
-      exec_price := o.price;
-      v_fee_rate := acct.maker_fee_rate;
-      slip := 0;
     ELSE
-      slip := private.slippage_bps(acct.fill_model, acct.slippage_bps, o.amount * p_price, q);
-      exec_price := round(p_price * (1 + CASE WHEN o.side = 'buy' THEN slip ELSE -slip END / 10000), 10);
-      v_fee_rate := acct.taker_fee_rate;
-    END IF;
-    release_cash := CASE WHEN o.side = 'buy' THEN o.reserved_amount ELSE 0 END;
-    release_qty := 0;
-    IF o.side = 'sell' THEN
-      SELECT coalesce(sum(reserved_amount), 0) INTO release_qty FROM public.paper_trades
-       WHERE status = 'pending' AND (id = o.id OR (o.oco_group_id IS NOT NULL AND oco_group_id = o.oco_group_id));
-    END IF;
-
-    SELECT * INTO fill FROM private.apply_fill(acct, o.symbol, o.side, o.amount, exec_price,
-                                               v_fee_rate, release_cash, release_qty, o.id, true,
-                                               positions_value, p_price);
-    IF fill.refused IS NOT NULL THEN
-      PERFORM private.close_pending(o, 'rejected', fill.refused);
+      IF o.order_type IN ('limit', 'take_profit') THEN
+        exec_price := o.price;
+        v_fee_rate := acct.maker_fee_rate;
+        slip := 0;
+      ELSE
+        slip := private.slippage_bps(acct.fill_model, acct.slippage_bps, o.amount * p_price, q);
+        exec_price := round(p_price * (1 + CASE WHEN o.side = 'buy' THEN slip ELSE -slip END / 10000), 10);
+        v_fee_rate := acct.taker_fee_rate;
+      END IF;
+      release_cash := CASE WHEN o.side = 'buy' THEN o.reserved_amount ELSE 0 END;
+      release_qty := 0;
+      IF o.side = 'sell' THEN
+        SELECT coalesce(sum(reserved_amount), 0) INTO release_qty FROM public.paper_trades
+         WHERE status = 'pending' AND (id = o.id OR (o.oco_group_id IS NOT NULL AND oco_group_id = o.oco_group_id));
+      END IF;
       SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = o.account_id;
-      positions_value := NULL;
+      SELECT * INTO fill FROM private.apply_fill(acct, o.symbol, o.side, o.amount, exec_price,
+                                                 v_fee_rate, release_cash, release_qty, o.id, true);
+      IF fill.refused IS NOT NULL THEN
+        PERFORM private.close_pending(o, 'rejected', fill.refused);
+      ELSE
+        IF o.oco_group_id IS NOT NULL THEN
+          UPDATE public.paper_trades
+             SET status = 'cancelled', status_reason = 'one-cancels-other', closed_at = now(), reserved_amount = 0
+           WHERE oco_group_id = o.oco_group_id AND status = 'pending' AND id <> o.id;
+        END IF;
+        UPDATE public.paper_trades
+           SET status = 'completed', execution_price = exec_price, total_value = fill.total_value,
+               fee = fill.fee, realized_pnl = fill.realized, fill_model = acct.fill_model,
+               slippage_bps = slip, fee_rate = v_fee_rate, reserved_amount = 0,
+               trade_type = CASE WHEN o.order_type IN ('limit', 'take_profit') THEN 'limit' ELSE 'market' END,
+               filled_at = now(), closed_at = now()
+         WHERE id = o.id AND created_at = o.created_at
+        RETURNING * INTO o;
+        IF o.stop_loss IS NOT NULL OR o.take_profit IS NOT NULL THEN
+          PERFORM private.attach_exits(o);
+        END IF;
+      END IF;
       done := done + 1;
-      CONTINUE;
     END IF;
-    acct := fill.after;
-    -- carried to the account's next fill instead of re-read
-    positions_value := acct.initial_balance + acct.total_pnl - acct.balance - acct.reserved_balance;
-    IF o.oco_group_id IS NOT NULL THEN
-      UPDATE public.paper_trades
-         SET status = 'cancelled', status_reason = 'one-cancels-other', closed_at = now(), reserved_amount = 0
-       WHERE oco_group_id = o.oco_group_id AND status = 'pending' AND id <> o.id;
-    END IF;
-    UPDATE public.paper_trades
-       SET status = 'completed', execution_price = exec_price, total_value = fill.total_value,
-           fee = fill.fee, realized_pnl = fill.realized, fill_model = acct.fill_model,
-           slippage_bps = slip, fee_rate = v_fee_rate, reserved_amount = 0,
-           trade_type = CASE WHEN o.order_type IN ('limit', 'take_profit') THEN 'limit' ELSE 'market' END,
-           filled_at = now(), closed_at = now()
-     WHERE id = o.id AND created_at = o.created_at
-    RETURNING * INTO o;
-    IF o.stop_loss IS NOT NULL OR o.take_profit IS NOT NULL THEN
-      PERFORM private.attach_exits(o);
-    END IF;
-    done := done + 1;
+    -- the batch continues from what is now in the database
+    SELECT * INTO acct FROM public.paper_trading_accounts WHERE id = o.account_id;
+    SELECT * INTO pos FROM public.account_positions WHERE account_id = acct.id AND symbol = sym;
+    b_cash := acct.balance; b_reserved := acct.reserved_balance; b_fees_paid := acct.fees_paid;
+    b_day := CASE WHEN acct.day_realized_date = today THEN acct.day_realized_pnl ELSE 0 END;
+    b_qty := coalesce(pos.quantity, 0); b_pos_reserved := coalesce(pos.reserved_quantity, 0);
+    b_basis := coalesce(pos.cost_basis, 0); b_pos_realized := coalesce(pos.realized_pnl, 0);
   END LOOP;
+  IF last_account IS NOT NULL THEN
+    PERFORM private.flush_tick_batch(acct, sym, b_ids, b_created, b_sides, b_amounts, b_prices, b_values, b_fees, b_rates,
+      b_realized, b_old, b_new, b_rejected, b_reasons, b_cash, b_reserved, b_fees_paid, b_day,
+      b_qty, b_pos_reserved, b_basis, b_pos_realized);
+  END IF;
   RETURN done;
 END
 $$;
+
+-- Writes one account's batch of limit fills from a tick: the position, the account (one
+-- UPDATE, total PnL included), one audit row per fill, the trade rows; then ends the
+-- orders the batch could not fill (their reservation released).
+CREATE FUNCTION private.flush_tick_batch(
+  acct public.paper_trading_accounts, sym text, b_ids uuid[], b_created timestamptz[],
+  b_sides text[], b_amounts numeric[], b_prices numeric[],
+  b_values numeric[], b_fees numeric[], b_rates numeric[], b_realized numeric[], b_old numeric[],
+  b_new numeric[], b_rejected public.paper_trades[], b_reasons text[], b_cash numeric,
+  b_reserved numeric, b_fees_paid numeric, b_day numeric, b_qty numeric, b_pos_reserved numeric,
+  b_basis numeric, b_pos_realized numeric
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  after public.paper_trading_accounts;
+  today date := (now() AT TIME ZONE 'UTC')::date;
+BEGIN
+  IF cardinality(b_ids) > 0 THEN
+    INSERT INTO public.account_positions AS ap (account_id, user_id, symbol, quantity,
+                                                reserved_quantity, cost_basis, avg_entry_price, realized_pnl)
+    VALUES (acct.id, acct.user_id, sym, b_qty, b_pos_reserved, b_basis,
+            CASE WHEN b_qty > 0 THEN round(b_basis / b_qty, 10) ELSE 0 END, b_pos_realized)
+    ON CONFLICT (account_id, symbol) DO UPDATE
+       SET quantity = EXCLUDED.quantity, reserved_quantity = EXCLUDED.reserved_quantity,
+           cost_basis = EXCLUDED.cost_basis, avg_entry_price = EXCLUDED.avg_entry_price,
+           realized_pnl = EXCLUDED.realized_pnl,
+           opened_at = CASE WHEN ap.quantity = 0 AND EXCLUDED.quantity > 0 THEN now() ELSE ap.opened_at END;
+    UPDATE public.paper_trading_accounts a
+       SET balance = b_cash, reserved_balance = b_reserved, fees_paid = b_fees_paid,
+           day_realized_pnl = b_day, day_realized_date = today
+     WHERE a.id = acct.id
+    RETURNING * INTO after;
+    PERFORM private.refresh_account_pnl(acct.id);
+    INSERT INTO public.paper_account_audit (user_id, account_id, action, old_balance, new_balance,
+                                            amount_changed, metadata, created_at)
+    SELECT acct.user_id, acct.id, 'trade_' || side, old, new, new - old,
+           jsonb_build_object('trade_id', id, 'symbol', sym, 'quantity', amount, 'price', px, 'fee', fee),
+           clock_timestamp()
+      FROM unnest(b_ids, b_sides, b_amounts, b_old, b_new, b_prices, b_fees)
+           AS u(id, side, amount, old, new, px, fee);
+    UPDATE public.paper_trades t
+       SET status = 'completed', execution_price = u.px, total_value = u.tv, fee = u.fee,
+           realized_pnl = u.rp, fill_model = acct.fill_model, slippage_bps = 0, fee_rate = u.rate,
+           reserved_amount = 0, trade_type = 'limit', filled_at = now(), closed_at = now()
+      FROM unnest(b_ids, b_created, b_prices, b_values, b_fees, b_realized, b_rates)
+           AS u(id, created_at, px, tv, fee, rp, rate)
+     WHERE t.id = u.id AND t.created_at = u.created_at;
+    IF -after.day_realized_pnl >= after.max_daily_loss AND after.daily_loss_alerted_on IS DISTINCT FROM today THEN
+      PERFORM private.note_daily_loss(acct.id);
+    END IF;
+  END IF;
+  FOR i IN 1 .. coalesce(cardinality(b_rejected), 0) LOOP
+    PERFORM private.close_pending(b_rejected[i], 'rejected', b_reasons[i]);
+  END LOOP;
+END
+$$;
+
 REVOKE EXECUTE ON FUNCTION public.process_market_tick(text, numeric, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.process_market_tick(text, numeric, timestamptz) TO service_role;
 
