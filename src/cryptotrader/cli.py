@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -21,7 +23,7 @@ from cryptotrader.db import backup as backup_service
 from cryptotrader.db import migrate as migrate_service
 from cryptotrader.db.errors import DatabaseError
 from cryptotrader.db.runtime import app_pool, migrate_target
-from cryptotrader.db.session import Conn, as_service
+from cryptotrader.db.session import Conn, as_anon, as_service
 from cryptotrader.db.target import resolve_target
 
 P = ParamSpec("P")
@@ -270,6 +272,202 @@ def users_promote(
         err.print(f"[red]error:[/red] no user with email {email}")
         raise typer.Exit(1)
     console.print(f"{email} is {'no longer ' if revoke else ''}an admin")
+
+
+# ------------------------------------------------------------------ market data
+
+market_app = typer.Typer(
+    help="Market data: prices, candles, import, backfill.", no_args_is_help=True
+)
+app.add_typer(market_app, name="market")
+
+SHOWN_BAD_ROWS = 20
+
+
+class TimeframeOption(StrEnum):
+    """The bar lengths we store (TIMEFRAME_SECONDS), as a choice on the command line."""
+
+    m1 = "1m"
+    m5 = "5m"
+    m15 = "15m"
+    m30 = "30m"
+    h1 = "1h"
+    h4 = "4h"
+    d1 = "1d"
+
+
+def _utc(value: str | None, option: str) -> datetime | None:
+    """An ISO-8601 instant from the command line; without an offset it is UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO-8601 time: {value!r}", param_hint=option) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@market_app.command("import")
+@friendly_errors
+def market_import(
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV or .csv.gz with header timestamp,open,high,low,close,volume."),
+    ],
+    symbol: Annotated[str, typer.Option(help="Our ticker, e.g. BTC.")],
+    timeframe: Annotated[TimeframeOption, typer.Option(help="Bar length of the file.")],
+    skip_bad: Annotated[
+        bool,
+        typer.Option(
+            "--skip-bad", help="Skip bad rows (and list them) instead of importing nothing."
+        ),
+    ] = False,
+) -> None:
+    """Import candles from FILE (one transaction; importing it again changes nothing)."""
+    import psycopg
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from cryptotrader.db.errors import DatabaseUnavailable
+    from cryptotrader.db.target import describe_conninfo, one_line
+    from cryptotrader.market.candles import (
+        CandleFileRejected,
+        CandleImportError,
+        Phase,
+        import_candles_csv,
+    )
+
+    target, _ = migrate_target(get_settings())
+    columns = (
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task("reading", total=None)
+
+            def progress(phase: Phase, done: int, total: int) -> None:
+                bar.update(task, description=phase, completed=done, total=total or None)
+
+            report = import_candles_csv(
+                target.app, file, symbol, timeframe.value, skip_bad=skip_bad, progress=progress
+            )
+    except CandleFileRejected as exc:
+        bad = exc.report.bad_rows
+        err.print(f"[red]error:[/red] {file}: {len(bad):,} bad row(s); nothing was written")
+        for row in bad[:SHOWN_BAD_ROWS]:
+            err.print(f"  line {row.line}: {row.reason}", markup=False)
+        if len(bad) > SHOWN_BAD_ROWS:
+            err.print(f"  … and {len(bad) - SHOWN_BAD_ROWS:,} more")
+        err.print("(use --skip-bad to import the good rows)")
+        raise typer.Exit(1) from None
+    except CandleImportError as exc:
+        err.print(f"[red]error:[/red] {exc}", markup=True)
+        raise typer.Exit(1) from None
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot import into {describe_conninfo(target.app)}: {one_line(exc)}"
+        ) from exc
+
+    console.print(
+        f"imported {report.symbol} {report.timeframe} from {file}: "
+        f"{report.rows_read:,} rows read, {report.rows_written:,} written, "
+        f"{report.rows_unchanged:,} unchanged, {report.skipped:,} skipped "
+        f"in {report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)",
+        markup=False,
+    )
+    if report.skipped:
+        console.print(f"skipped {report.skipped:,} bad row(s):")
+        for row in report.bad_rows[:SHOWN_BAD_ROWS]:
+            console.print(f"  line {row.line}: {row.reason}", markup=False)
+        if report.skipped > SHOWN_BAD_ROWS:
+            console.print(f"  … and {report.skipped - SHOWN_BAD_ROWS:,} more")
+
+
+@market_app.command("candles")
+@friendly_errors
+def market_candles(
+    symbol: Annotated[str, typer.Option(help="Our ticker, e.g. BTC.")],
+    timeframe: Annotated[
+        TimeframeOption, typer.Option(help="Bar length to show.")
+    ] = TimeframeOption.h1,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="First bar's open time, ISO-8601 (UTC when no offset)."),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Bars opening before this time, ISO-8601.")
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            min=0, help="At most N bars: the first N from --from, else the last N (0: all)."
+        ),
+    ] = 100,
+    source_timeframe: Annotated[
+        TimeframeOption | None,
+        typer.Option(help="Build the bars from stored bars of this timeframe (e.g. 1m)."),
+    ] = None,
+) -> None:
+    """Print stored candles, or candles aggregated on the fly from a finer timeframe."""
+    from cryptotrader.market.candles import (
+        AggregatedCandle,
+        CandleImportError,
+        aggregate_candles,
+        get_candles,
+    )
+    from cryptotrader.market.schemas import Candle
+
+    start, end = _utc(from_, "--from"), _utc(to, "--to")
+    tf = timeframe.value
+    source = source_timeframe.value if source_timeframe is not None else tf
+    aggregate = source != tf
+    settings = get_settings()
+    migrate_target(settings)
+
+    async def read(pool: AsyncConnectionPool[Conn]) -> list[Candle] | list[AggregatedCandle]:
+        async with as_anon(pool) as conn:
+            kwargs: dict[str, Any] = {
+                "start": start,
+                "end": end,
+                "limit": limit or None,
+                "latest": start is None,
+            }
+            if aggregate:
+                return await aggregate_candles(conn, symbol, tf, source_timeframe=source, **kwargs)
+            return await get_candles(conn, symbol, tf, **kwargs)
+
+    try:
+        bars = _with_pool(settings, read)
+    except CandleImportError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    label = f"{symbol.upper()} {tf}" + (f" from {source}" if aggregate else "")
+    if not bars:
+        console.print(f"no {label} candles in that range")
+        return
+    table = Table("open time (UTC)", "open", "high", "low", "close", "volume", title=label)
+    if aggregate:
+        table.add_column("bars")
+    for bar in bars:
+        cells = [
+            bar.open_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            *(str(v) for v in (bar.open, bar.high, bar.low, bar.close, bar.volume)),
+        ]
+        if isinstance(bar, AggregatedCandle):
+            mark = "" if bar.complete else " [yellow](gap)[/yellow]"
+            cells.append(f"{bar.bars}/{bar.expected_bars}{mark}")
+        table.add_row(*cells)
+    console.print(table)
+    console.print(f"{len(bars):,} bar(s)")
 
 
 def main() -> None:

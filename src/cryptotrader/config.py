@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = Field(
         default=None, description="HS256 key; generated into the data dir on first run when unset."
     )
+    access_token_minutes: int = Field(
+        default=15, ge=1, le=1440, description="Lifetime of an access token (JWT)."
+    )
+    refresh_token_days: int = Field(
+        default=30, ge=1, le=365, description="Lifetime of a refresh token; renewed by rotation."
+    )
+    login_max_attempts: int = Field(
+        default=5, ge=1, description="Failed logins per email and IP before logins are refused."
+    )
+    login_window_seconds: int = Field(
+        default=900, ge=1, description="Window over which failed logins are counted."
+    )
     log_level: LogLevel = "INFO"
     db_name: str = Field(
         default="cryptotrader", description="Database created on the embedded server."
@@ -50,6 +62,10 @@ class Settings(BaseSettings):
     )
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list); none by default."
+    )
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Request body size limit.")
     run_workers: bool = Field(
         default=True, description="`serve` also runs the workers (market feed) in its process."
     )

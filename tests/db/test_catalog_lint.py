@@ -21,6 +21,8 @@ SECURITY_DEFINER_CALLABLE: dict[str, frozenset[str]] = {
     "public.cancel_order": frozenset({"authenticated"}),
     "public.reset_paper_account": frozenset({"authenticated"}),
     "public.calculate_account_metrics": frozenset({"authenticated"}),
+    # template ratings (0014): checks auth.uid() and the template's visibility itself
+    "public.rate_template": frozenset({"authenticated"}),
 }
 
 # Columns that only trusted code (SECURITY DEFINER functions, the service) may write.

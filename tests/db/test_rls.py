@@ -98,6 +98,15 @@ BUILDERS: dict[str, Builder] = {
         is_public=False,
         created_by=p.id,
     ),
+    # the party's rating of the built-in Balanced template (users write ratings only
+    # through rate_template(), which keeps the template's average)
+    "template_ratings": lambda c, p: _insert(
+        c,
+        "template_ratings",
+        template_id=_existing(c, "account_templates", "name", "Balanced")["id"],
+        user_id=p.id,
+        rating=4,
+    ),
     "paper_trading_accounts": lambda c, p: _insert(
         c,
         "paper_trading_accounts",
@@ -214,6 +223,9 @@ BUILDERS: dict[str, Builder] = {
     "account_analytics": lambda c, p: _insert(
         c, "account_analytics", account_id=p.ref("paper_trading_accounts"), user_id=p.id
     ),
+    "idempotency_keys": lambda c, p: _insert(
+        c, "idempotency_keys", user_id=p.id, key="rls-probe", request_hash="probe"
+    ),
 }
 USER_TABLES = list(BUILDERS)
 
@@ -230,6 +242,8 @@ VARY: dict[str, Callable[[Party], dict[str, Any]]] = {
     "portfolio_snapshots": lambda p: {"snapshot_date": "2000-01-01"},
     "watchlists": lambda p: {"name": "RLS probe copy"},
     "account_analytics": lambda p: {"analytics_date": "2000-01-01"},
+    "idempotency_keys": lambda p: {"key": "rls-probe-copy"},
+    "template_ratings": lambda p: {"template_id": p.ref("account_templates")},
 }
 
 # References from one user-owned row to another: column -> referenced table. All are tied to
@@ -238,6 +252,7 @@ VARY: dict[str, Callable[[Party], dict[str, Any]]] = {
 ACCOUNT = "paper_trading_accounts"
 REFERENCES: dict[str, dict[str, str]] = {
     "paper_trading_accounts": {"template_id": "account_templates"},
+    "template_ratings": {"template_id": "account_templates"},
     "account_positions": {"account_id": ACCOUNT},
     "ai_trading_bots": {"account_id": ACCOUNT, "strategy_id": "ai_strategies"},
     "portfolio_accounts": {"portfolio_id": "portfolios", "account_id": ACCOUNT},
@@ -254,17 +269,22 @@ REFERENCES: dict[str, dict[str, str]] = {
     "paper_trades": {"account_id": ACCOUNT, "bot_id": "ai_trading_bots"},
     "account_analytics": {"account_id": ACCOUNT},
 }
-SINGLE_COLUMN_REFS = {("paper_trading_accounts", "template_id")}
+SINGLE_COLUMN_REFS = {
+    ("paper_trading_accounts", "template_id"),
+    ("template_ratings", "template_id"),
+}
 
 # Public reference data: the row the tests use and how a valid copy of it differs.
-PUBLIC_TABLES = ["market_data_cache", "market_candles", "tracked_coins"]
+PUBLIC_TABLES = ["market_data_cache", "market_candles", "tracked_coins", "market_feed_status"]
 PUBLIC_ROW_FILTER = {
+    "market_feed_status": "feed = 'market'",
     "market_data_cache": "symbol = 'BTC'",
     "market_candles": "symbol = 'BTC'",
     "tracked_coins": "symbol = 'BTC'",
     "account_templates": "created_by IS NULL AND name = 'Balanced'",
 }
 PUBLIC_VARY: dict[str, dict[str, Any]] = {
+    "market_feed_status": {"feed": "rls-probe"},
     "market_data_cache": {"id": str(uuid.uuid4()), "symbol": "RLSX"},
     "market_candles": {"open_time": "2001-01-01T00:00:00+00:00"},
     "tracked_coins": {"symbol": "RLSX", "coingecko_id": "rls-probe"},
@@ -403,6 +423,7 @@ def build_world(db: TestDatabase) -> World:
         for party in parties:
             for table, build in BUILDERS.items():
                 party.rows[table] = build(conn, party)
+        _insert(conn, "market_feed_status", leader="rls-probe:1", provider="simulated")
         _insert(
             conn,
             "market_candles",
@@ -856,7 +877,7 @@ def _public_write_attempts(
     copy = {**row, **PUBLIC_VARY[table]}
     _assert_owner_can_insert(db, table, list(copy), copy)
     key = {"key": Jsonb({c: row[c] for c in pk})}
-    col = "name" if "name" in row else "source"
+    col = next(c for c in ("name", "source", "provider") if c in row)
     return {
         "insert": attempt(session(), _insert_from_json(table, list(copy)), {"row": Jsonb(copy)}),
         "update": attempt(
@@ -910,7 +931,7 @@ def test_non_admin_cannot_write_public_rows(db: TestDatabase, world: World, tabl
 def test_admin_writes_public_tables(db: TestDatabase, world: World, table: str) -> None:
     row = world.public_rows[table]
     pk = _primary_key_of_public(world, table)
-    col = "name" if "name" in row else "source"
+    col = next(c for c in ("name", "source", "provider") if c in row)
     with db.as_user(world.admin, admin=True) as conn:
         updated = conn.execute(
             sql.SQL("UPDATE {} SET {} = 'rls-probe' WHERE ").format(

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cryptotrader import __version__
+from cryptotrader.api import problems, stream
+from cryptotrader.api.routers import v1_routers
 from cryptotrader.config import Settings, get_settings
 from cryptotrader.db.runtime import app_pool
 from cryptotrader.db.session import Conn
@@ -46,14 +48,25 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
                 target if target is not None else await asyncio.to_thread(resolve_target, settings)
             )
             app.state.pool = await stack.enter_async_context(app_pool(resolved, settings))
+            # the live stream: one LISTEN connection per process, fanned out to websockets
+            await stack.enter_async_context(stream.listening(app, resolved.app))
             yield
 
     app = FastAPI(
         title="CryptoTrader Pro",
         version=__version__,
-        description="Self-hostable crypto paper trading on PostgreSQL.",
+        description=(
+            "Self-hostable crypto paper trading on PostgreSQL. Every request runs as its"
+            " caller under row level security; errors are RFC 9457 problem+json with a"
+            " stable `code`; decimals are strings."
+        ),
         lifespan=lifespan,
     )
+    app.state.settings = settings
+    app.state.jwt_secret = settings.resolved_jwt_secret()
+    problems.install(app)
+    for router in v1_routers():
+        app.include_router(router, prefix="/api/v1")
 
     @app.get("/health", tags=["system"], summary="Liveness and database check")
     async def health(request: Request) -> JSONResponse:

@@ -43,7 +43,7 @@ def open_pool(conninfo: str, *, min_size: int = 2, max_size: int = 16) -> AsyncC
         min_size=min_size,
         max_size=max_size,
         open=False,
-        kwargs={"row_factory": dict_row, "autocommit": False},
+        kwargs={"row_factory": dict_row, "autocommit": False, "options": "-c TimeZone=UTC"},
         connection_class=AsyncConnection[DictRow],
         name="cryptotrader",
     )

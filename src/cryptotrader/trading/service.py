@@ -8,6 +8,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from cryptotrader.db.calls import fetch_all, fetch_one, require
+from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
 from cryptotrader.errors import OrderNotFound
 from cryptotrader.trading.schemas import OrderRequest, Trade, TradeStatus
@@ -24,6 +25,7 @@ SELECT * FROM execute_paper_trade(
 """
 
 MAX_PAGE = 500
+Q = load_queries("cryptotrader.trading")
 
 
 async def place_order(conn: Conn, order: OrderRequest) -> Trade:
@@ -58,23 +60,30 @@ async def list_orders(
     account_id: UUID | None = None,
     status: TradeStatus | None = None,
     symbol: str | None = None,
-    before: datetime | None = None,
+    side: str | None = None,
+    bot_id: UUID | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: tuple[datetime, UUID] | None = None,
     limit: int = 100,
 ) -> list[Trade]:
-    """The caller's orders and trades, newest first (RLS limits them to the caller's)."""
+    """The caller's orders and trades, newest first (RLS keeps them to the caller's).
+    ``after`` is the (created_at, id) of the last row of the previous page."""
     rows = await fetch_all(
         conn,
-        "SELECT * FROM paper_trades"
-        " WHERE (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s)"
-        "   AND (%(status)s::text IS NULL OR status = %(status)s)"
-        "   AND (%(symbol)s::text IS NULL OR symbol = upper(%(symbol)s))"
-        "   AND (%(before)s::timestamptz IS NULL OR created_at < %(before)s)"
-        " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        Q["list_orders"],
         {
             "account_id": account_id,
             "status": status,
             "symbol": symbol,
-            "before": before,
+            "side": side,
+            "bot_id": bot_id,
+            "category": category,
+            "since": since,
+            "until": until,
+            "after_at": after[0] if after else None,
+            "after_id": after[1] if after else None,
             "limit": max(1, min(limit, MAX_PAGE)),
         },
     )

@@ -1,0 +1,156 @@
+"""/accounts and /account-templates: thin HTTP over the accounts service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, status
+from pydantic import BaseModel, Field
+
+from cryptotrader.accounts import service
+from cryptotrader.accounts.schemas import (
+    Account,
+    AccountCreate,
+    AccountFromTemplate,
+    AccountStatus,
+    AccountUpdate,
+    AuditEntry,
+    Position,
+)
+from cryptotrader.api.deps import SignedIn
+from cryptotrader.api.pagination import Limit
+from cryptotrader.api.problems import responses
+from cryptotrader.errors import (
+    AccountNotFound,
+    AccountSuspensionForbidden,
+    InvalidRequest,
+    NotAuthenticated,
+    TemplateNotFound,
+)
+
+router = APIRouter(prefix="/accounts", tags=["accounts"])
+COMMON = responses(NotAuthenticated)
+ONE = responses(NotAuthenticated, AccountNotFound)
+
+
+class ResetRequest(BaseModel):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.get("", responses=COMMON, summary="Your accounts, valued at current prices")
+async def list_accounts(
+    caller: SignedIn, include_archived: Annotated[bool, Query()] = False
+) -> list[Account]:
+    async with caller.unit() as conn:
+        return await service.list_accounts(conn, include_archived=include_archived)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=COMMON, summary="Open an account")
+async def create_account(caller: SignedIn, body: AccountCreate) -> Account:
+    async with caller.unit() as conn:
+        account = await service.create_account(conn, body)
+        await caller.audit(
+            conn, "account.create", "account", account.id, {"name": account.account_name}
+        )
+        return account
+
+
+@router.post(
+    "/from-template",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(NotAuthenticated, TemplateNotFound),
+    summary="Open an account from a template",
+)
+async def create_from_template(caller: SignedIn, body: AccountFromTemplate) -> Account:
+    async with caller.unit() as conn:
+        account = await service.create_from_template(conn, body)
+        await caller.audit(
+            conn, "account.create", "account", account.id, {"template_id": str(body.template_id)}
+        )
+        return account
+
+
+@router.get("/{account_id}", responses=ONE, summary="One account, valued at current prices")
+async def get_account(caller: SignedIn, account_id: UUID) -> Account:
+    async with caller.unit() as conn:
+        return await service.get_account(conn, account_id)
+
+
+@router.patch(
+    "/{account_id}",
+    responses=responses(NotAuthenticated, AccountNotFound, InvalidRequest),
+    summary="Rename, recolour, tag, or change limits and fill settings",
+)
+async def update_account(caller: SignedIn, account_id: UUID, body: AccountUpdate) -> Account:
+    async with caller.unit() as conn:
+        account = await service.update_account(conn, account_id, body)
+        await caller.audit(
+            conn,
+            "account.update",
+            "account",
+            account_id,
+            body.model_dump(mode="json", exclude_unset=True),
+        )
+        return account
+
+
+async def _set_status(caller: SignedIn, account_id: UUID, new: AccountStatus) -> Account:
+    async with caller.unit() as conn:
+        account = await service.set_status(conn, account_id, new)
+        await caller.audit(conn, f"account.{new}", "account", account_id)
+        return account
+
+
+STATUS_ERRORS = responses(NotAuthenticated, AccountNotFound, AccountSuspensionForbidden)
+
+
+@router.post("/{account_id}/pause", responses=STATUS_ERRORS, summary="Pause trading")
+async def pause(caller: SignedIn, account_id: UUID) -> Account:
+    return await _set_status(caller, account_id, "paused")
+
+
+@router.post("/{account_id}/resume", responses=STATUS_ERRORS, summary="Resume trading")
+async def resume(caller: SignedIn, account_id: UUID) -> Account:
+    return await _set_status(caller, account_id, "active")
+
+
+@router.post("/{account_id}/archive", responses=STATUS_ERRORS, summary="Archive (history is kept)")
+async def archive(caller: SignedIn, account_id: UUID) -> Account:
+    return await _set_status(caller, account_id, "archived")
+
+
+@router.post("/{account_id}/default", responses=ONE, summary="Make this your default account")
+async def set_default(caller: SignedIn, account_id: UUID) -> Account:
+    async with caller.unit() as conn:
+        account = await service.set_default(conn, account_id)
+        await caller.audit(conn, "account.set_default", "account", account_id)
+        return account
+
+
+@router.post(
+    "/{account_id}/reset",
+    responses=ONE,
+    summary="Reset to the initial balance",
+    description="Cancels pending orders, clears positions, restores the initial balance and "
+    "starts a new epoch. Trades and audit history are kept.",
+)
+async def reset(
+    caller: SignedIn, account_id: UUID, body: Annotated[ResetRequest | None, Body()] = None
+) -> Account:
+    async with caller.unit() as conn:
+        account = await service.reset_account(conn, account_id, body.reason if body else None)
+        await caller.audit(conn, "account.reset", "account", account_id, {"epoch": account.epoch})
+        return account
+
+
+@router.get("/{account_id}/positions", responses=ONE, summary="Open positions at current prices")
+async def positions(caller: SignedIn, account_id: UUID) -> list[Position]:
+    async with caller.unit() as conn:
+        return await service.list_positions(conn, account_id)
+
+
+@router.get("/{account_id}/audit", responses=ONE, summary="Balance history, newest first")
+async def audit(caller: SignedIn, account_id: UUID, limit: Limit = 100) -> list[AuditEntry]:
+    async with caller.unit() as conn:
+        return await service.list_audit(conn, account_id, limit=limit)

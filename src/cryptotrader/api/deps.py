@@ -1,0 +1,114 @@
+"""Request dependencies: who is calling, and a unit of work run as them."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from cryptotrader.auth.tokens import decode_access_token
+from cryptotrader.db.session import Conn, as_anon, as_service, as_user
+from cryptotrader.errors import NotAuthenticated
+
+bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The caller of one request: their claims (None for anonymous) and where they came from."""
+
+    pool: AsyncConnectionPool[Conn]
+    claims: dict[str, Any] | None
+    ip: str | None
+    user_agent: str | None
+
+    @property
+    def user_id(self) -> UUID:
+        if self.claims is None:
+            raise NotAuthenticated("sign in first")
+        return UUID(str(self.claims["sub"]))
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.claims and (self.claims.get("app_metadata") or {}).get("role") == "admin")
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[Conn]:
+        """One transaction as this caller (RLS applies); committed when the block ends, so
+        before the response is sent."""
+        context = as_user(self.pool, self.claims) if self.claims else as_anon(self.pool)
+        async with context as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def service_unit(self) -> AsyncIterator[Conn]:
+        """One transaction as the service: only for auth flows that act before a user exists."""
+        async with as_service(self.pool) as conn:
+            yield conn
+
+    async def audit(
+        self,
+        conn: Conn,
+        action: str,
+        resource_type: str,
+        resource_id: object = None,
+        details: dict[str, Any] | None = None,
+        *,
+        user_id: UUID | None = None,
+    ) -> None:
+        """Record a mutating call in audit_logs, in the caller's transaction."""
+        await conn.execute(
+            "INSERT INTO audit_logs (user_id, action, resource_type, resource_id, details,"
+            " ip_address, user_agent) VALUES (%s, %s, %s, %s, %s, %s::inet, %s)",
+            [
+                user_id or (self.user_id if self.claims else None),
+                action,
+                resource_type,
+                None if resource_id is None else str(resource_id),
+                Jsonb(details or {}),
+                self.ip,
+                (self.user_agent or "")[:500] or None,
+            ],
+        )
+
+
+def _client_ip(request: Request) -> str | None:
+    """The peer's address when it is one (test transports use names such as 'testclient')."""
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
+
+
+async def get_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    claims = None
+    if credentials is not None:
+        claims = decode_access_token(request.app.state.jwt_secret, credentials.credentials)
+    return Caller(
+        pool=request.app.state.pool,
+        claims=claims,
+        ip=_client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def require_user(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    if caller.claims is None:
+        raise NotAuthenticated("this endpoint needs a bearer access token")
+    return caller
+
+
+AnyCaller = Annotated[Caller, Depends(get_caller)]
+SignedIn = Annotated[Caller, Depends(require_user)]

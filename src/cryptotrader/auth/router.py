@@ -1,0 +1,337 @@
+"""/api/v1/auth: sign-up, sign-in, refresh-token rotation, sign-out, and who am I.
+
+The endpoints that create or end sessions act as ``service_role`` (the auth tables have no
+grants for the API roles) and ignore any ``Authorization`` header, so a client that still
+sends an expired access token can refresh. Each writes its audit record in the same
+transaction as its change; a refusal that must leave a trace (a failed or refused login, a
+reused refresh token) commits its record in a unit of its own before the error is raised.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from cryptotrader.api import problems
+from cryptotrader.api.deps import Caller, SignedIn
+from cryptotrader.auth import service
+from cryptotrader.auth.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidRefreshToken,
+    LoginRateLimited,
+    RefreshTokenReused,
+    UserBanned,
+    WeakPassword,
+)
+from cryptotrader.auth.schemas import (
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    SignupRequest,
+    TokenResponse,
+    UserOut,
+)
+from cryptotrader.auth.service import Identity, IssuedRefreshToken
+from cryptotrader.auth.tokens import InvalidToken, issue_access_token
+from cryptotrader.config import Settings
+from cryptotrader.errors import NotAuthenticated
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """A request to the session endpoints: an anonymous caller (any bearer token is
+    ignored), the settings and the signing key."""
+
+    caller: Caller
+    settings: Settings
+    jwt_secret: str
+
+    @property
+    def refresh_ttl(self) -> timedelta:
+        return timedelta(days=self.settings.refresh_token_days)
+
+    @property
+    def access_ttl(self) -> timedelta:
+        return timedelta(minutes=self.settings.access_token_minutes)
+
+    def tokens(self, user: Identity, refresh: IssuedRefreshToken) -> TokenResponse:
+        access, _ = issue_access_token(
+            self.jwt_secret,
+            user.id,
+            email=user.email,
+            admin=user.is_admin,
+            session_id=refresh.family_id,
+            ttl=self.access_ttl,
+        )
+        return TokenResponse(
+            access_token=access,
+            expires_in=int(self.access_ttl.total_seconds()),
+            refresh_token=refresh.token,
+            user=UserOut.of(user),
+        )
+
+
+def _client_ip(request: Request) -> str | None:
+    """The peer address when it is an IP address (it is not under some test transports);
+    the inet columns take nothing else."""
+    host = request.client.host if request.client else None
+    try:
+        return None if host is None else str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
+def auth_context(request: Request) -> AuthContext:
+    caller = Caller(
+        pool=request.app.state.pool,
+        claims=None,
+        ip=_client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    return AuthContext(caller, request.app.state.settings, request.app.state.jwt_secret)
+
+
+Context = Annotated[AuthContext, Depends(auth_context)]
+
+_RATE_LIMITED = problems.responses(LoginRateLimited)
+_RATE_LIMITED[LoginRateLimited.status]["headers"] = {
+    "Retry-After": {
+        "description": "Seconds until a login for this email from this address is accepted.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def _invalid_body(*kinds: str) -> dict[int | str, dict[str, Any]]:
+    """The 422 of a body that fails validation: problem+json ``validation_error`` whose
+    ``errors`` name each field and its ``type``."""
+    listed = ", ".join(f"`{k}`" for k in (*kinds, "extra_forbidden"))
+    return {
+        422: {
+            "model": problems.Problem,
+            "content": {problems.PROBLEM_JSON: {}},
+            "description": f"`validation_error`; each of `errors` names its field and a type"
+            f" such as {listed}",
+        }
+    }
+
+
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an account and sign in",
+    description=(
+        "Creates a confirmed user (no email step) with a profile, a default portfolio and a"
+        " default paper account, and returns a session. Passwords need 8 to 128 characters"
+        " with a letter and a digit; emails are compared case-insensitively."
+    ),
+    responses={
+        **problems.responses(EmailTaken),
+        **_invalid_body(InvalidEmail.code, WeakPassword.code),
+    },
+)
+async def signup(body: SignupRequest, ctx: Context) -> TokenResponse:
+    caller = ctx.caller
+    async with caller.service_unit() as conn:
+        user = await service.sign_up(
+            conn, body.email, body.password, display_name=body.display_name
+        )
+        refresh = await service.start_session(
+            conn, user.id, ttl=ctx.refresh_ttl, ip=caller.ip, user_agent=caller.user_agent
+        )
+        await caller.audit(
+            conn,
+            "auth.signup",
+            "user",
+            user.id,
+            {"session_id": str(refresh.family_id)},
+            user_id=user.id,
+        )
+    return ctx.tokens(user, refresh)
+
+
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    summary="Sign in with email and password",
+    description=(
+        "Returns an access token and a refresh token. A wrong email and a wrong password get"
+        " the same answer. After too many failures for one email from one address within"
+        " the window, attempts are refused with 429 and `Retry-After` until the oldest"
+        " counted failure leaves the window; a successful login resets the count."
+    ),
+    responses={
+        **problems.responses(InvalidCredentials, UserBanned),
+        **_RATE_LIMITED,
+        **_invalid_body(InvalidEmail.code),
+    },
+)
+async def login(body: LoginRequest, ctx: Context, request: Request) -> TokenResponse | JSONResponse:
+    try:
+        return await _login(body, ctx)
+    except LoginRateLimited as exc:
+        response = problems.problem(
+            exc.status, exc.code, exc.title, exc.detail, instance=request.url.path
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+
+async def _login(body: LoginRequest, ctx: AuthContext) -> TokenResponse:
+    caller, settings = ctx.caller, ctx.settings
+    details = {"email": body.email}
+    async with caller.service_unit() as conn:
+        gate = await service.open_login_attempt(
+            conn,
+            body.email,
+            caller.ip,
+            max_attempts=settings.login_max_attempts,
+            window=timedelta(seconds=settings.login_window_seconds),
+        )
+        if gate.retry_after is not None:
+            await caller.audit(
+                conn,
+                "auth.login_rate_limited",
+                "session",
+                None,
+                {**details, "retry_after": gate.retry_after},
+            )
+    if gate.retry_after is not None or gate.attempt_id is None:
+        raise LoginRateLimited(gate.retry_after or 1)
+
+    # the password is checked outside any transaction: no connection is held meanwhile
+    matched, new_hash = await service.verify_credentials(gate.credentials, body.password)
+    if not matched or gate.credentials is None:
+        async with caller.service_unit() as conn:
+            await caller.audit(
+                conn,
+                "auth.login_failed",
+                "session",
+                None,
+                {**details, "reason": InvalidCredentials.code},
+            )
+        raise InvalidCredentials
+
+    user = gate.credentials.identity
+    if gate.credentials.banned:
+        async with caller.service_unit() as conn:
+            await service.mark_login_succeeded(conn, gate.attempt_id)
+            await caller.audit(
+                conn,
+                "auth.login_refused",
+                "session",
+                None,
+                {**details, "reason": UserBanned.code},
+                user_id=user.id,
+            )
+        raise UserBanned("this user is banned")
+
+    async with caller.service_unit() as conn:
+        await service.mark_login_succeeded(conn, gate.attempt_id)
+        await service.record_sign_in(conn, user.id, new_hash=new_hash)
+        refresh = await service.start_session(
+            conn, user.id, ttl=ctx.refresh_ttl, ip=caller.ip, user_agent=caller.user_agent
+        )
+        await caller.audit(
+            conn,
+            "auth.login",
+            "session",
+            refresh.family_id,
+            {"rehashed": new_hash is not None},
+            user_id=user.id,
+        )
+    return ctx.tokens(user, refresh)
+
+
+@router.post(
+    "/refresh",
+    summary="Exchange a refresh token for a new session pair",
+    description=(
+        "Refresh tokens are single use: the one presented is revoked and replaced by the"
+        " returned one. Presenting an already rotated token again revokes the whole session"
+        " (every token descended from the same sign-in) and answers `refresh_token_reused`."
+    ),
+    responses=problems.responses(InvalidRefreshToken, RefreshTokenReused, UserBanned),
+)
+async def refresh(body: RefreshRequest, ctx: Context) -> TokenResponse:
+    caller = ctx.caller
+    async with caller.service_unit() as conn:
+        rotation = await service.rotate_refresh_token(
+            conn,
+            body.refresh_token,
+            ttl=ctx.refresh_ttl,
+            ip=caller.ip,
+            user_agent=caller.user_agent,
+        )
+        if rotation.outcome == "reused" and rotation.user is not None:
+            await caller.audit(
+                conn,
+                "auth.refresh_token_reused",
+                "session",
+                rotation.family_id,
+                {"revoked": rotation.revoked},
+                user_id=rotation.user.id,
+            )
+        elif rotation.outcome == "rotated" and rotation.user is not None:
+            await caller.audit(
+                conn, "auth.refresh", "session", rotation.family_id, user_id=rotation.user.id
+            )
+    if rotation.outcome == "reused":
+        raise RefreshTokenReused
+    if rotation.outcome == "banned":
+        raise UserBanned("this user is banned")
+    if rotation.outcome != "rotated" or rotation.user is None or rotation.token is None:
+        raise InvalidRefreshToken("the refresh token is unknown, expired or revoked")
+    return ctx.tokens(rotation.user, rotation.token)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Sign out: revoke the session of a refresh token",
+    description=(
+        "Revokes the presented refresh token and every other token of its session. Signing"
+        " out of a session already revoked succeeds too. Access tokens already issued stay"
+        " valid until they expire (minutes)."
+    ),
+    responses=problems.responses(InvalidRefreshToken),
+)
+async def logout(body: LogoutRequest, ctx: Context) -> Response:
+    caller = ctx.caller
+    async with caller.service_unit() as conn:
+        revocation = await service.revoke_session(conn, body.refresh_token)
+        if revocation is not None:
+            await caller.audit(
+                conn,
+                "auth.logout",
+                "session",
+                revocation.family_id,
+                {"revoked": revocation.revoked},
+                user_id=revocation.user_id,
+            )
+    if revocation is None:
+        raise InvalidRefreshToken("the refresh token is unknown")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/me",
+    summary="The signed-in user",
+    responses=problems.responses(NotAuthenticated, InvalidToken),
+)
+async def me(caller: SignedIn) -> UserOut:
+    async with caller.service_unit() as conn:
+        user = await service.get_identity(conn, caller.user_id)
+    if user is None:
+        raise InvalidToken("the token's user no longer exists")
+    return UserOut.of(user)

@@ -1,0 +1,69 @@
+"""Access tokens: short-lived HS256 JWTs whose claims are what the database's auth.uid(),
+auth.role() and auth.is_admin() read (Supabase's shape)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import jwt
+
+from cryptotrader.errors import NotAuthenticated
+
+AUDIENCE = "authenticated"
+ISSUER = "cryptotrader"
+ACCESS_TTL = timedelta(minutes=15)
+
+
+class InvalidToken(NotAuthenticated):
+    code = "invalid_token"
+    title = "Invalid or expired token"
+
+
+def issue_access_token(
+    secret: str,
+    user_id: UUID,
+    *,
+    email: str,
+    admin: bool = False,
+    session_id: UUID | None = None,
+    ttl: timedelta = ACCESS_TTL,
+    now: datetime | None = None,
+) -> tuple[str, datetime]:
+    """A signed access token and its expiry."""
+    issued = now or datetime.now(UTC)
+    expires = issued + ttl
+    claims: dict[str, Any] = {
+        "sub": str(user_id),
+        "role": "authenticated",
+        "email": email,
+        "aud": AUDIENCE,
+        "iss": ISSUER,
+        "iat": int(issued.timestamp()),
+        "exp": int(expires.timestamp()),
+        "app_metadata": {"role": "admin"} if admin else {},
+    }
+    if session_id is not None:
+        claims["session_id"] = str(session_id)
+    return jwt.encode(claims, secret, algorithm="HS256"), expires
+
+
+def decode_access_token(secret: str, token: str) -> dict[str, Any]:
+    """The token's claims. Raises InvalidToken when it is malformed, forged or expired."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iat"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(f"access token rejected: {exc}") from exc
+    try:
+        UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise InvalidToken("access token rejected: bad subject") from exc
+    return claims

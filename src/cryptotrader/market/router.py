@@ -1,0 +1,67 @@
+"""/market: prices (public; no sign-in needed) and the feed's status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from cryptotrader.api.deps import AnyCaller
+from cryptotrader.api.problems import responses
+from cryptotrader.db.calls import fetch_one
+from cryptotrader.errors import UnknownSymbol
+from cryptotrader.market import cache
+
+router = APIRouter(prefix="/market", tags=["market"])
+MaxAge = Annotated[
+    int, Query(ge=1, le=86400, description="A price older than this many seconds is `stale`.")
+]
+
+
+class FeedStatus(BaseModel):
+    leader: str
+    provider: str
+    leader_since: datetime
+    last_refresh_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    refresh_count: int
+    error_count: int
+    lag_seconds: float | None
+
+
+@router.get("/prices", summary="Every tracked price in USD and AUD, with its age")
+async def prices(
+    caller: AnyCaller,
+    symbols: Annotated[
+        str | None, Query(max_length=2000, description="Comma-separated, e.g. `BTC,ETH`.")
+    ] = None,
+    max_age_seconds: MaxAge = 300,
+) -> list[cache.Price]:
+    wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    async with caller.unit() as conn:
+        return await cache.list_prices(conn, symbols=wanted, max_age_seconds=max_age_seconds)
+
+
+@router.get("/prices/{symbol}", responses=responses(UnknownSymbol), summary="One price")
+async def price(caller: AnyCaller, symbol: str, max_age_seconds: MaxAge = 300) -> cache.Price:
+    async with caller.unit() as conn:
+        found = await cache.list_prices(
+            conn, symbols=[symbol[:15]], max_age_seconds=max_age_seconds
+        )
+    if not found:
+        raise UnknownSymbol(f"unknown symbol {symbol.upper()[:15]}")
+    return found[0]
+
+
+@router.get("/feed", summary="The market feed's leader, last refresh and lag")
+async def feed(caller: AnyCaller) -> FeedStatus | None:
+    async with caller.unit() as conn:
+        row = await fetch_one(
+            conn,
+            "SELECT *, extract(epoch FROM now() - last_success_at)::float8 AS lag_seconds"
+            " FROM market_feed_status WHERE feed = 'market'",
+        )
+    return FeedStatus.model_validate(row) if row else None

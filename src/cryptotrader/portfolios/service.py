@@ -1,0 +1,128 @@
+"""The caller's portfolios: named groups of their accounts, valued at current prices.
+
+A portfolio's value is the sum of its members' equity (balance + reserved balance + open
+positions at price) and its PnL is measured against the sum of their initial balances.
+Another user's portfolio or account is not visible (RLS; and a membership's composite
+foreign key refuses another user's account): 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from cryptotrader.db.calls import fetch_all, fetch_one, require
+from cryptotrader.db.queries import load_queries
+from cryptotrader.db.session import Conn
+from cryptotrader.errors import AccountNotFound, InvalidRequest
+from cryptotrader.portfolios.errors import PortfolioIsDefault, PortfolioNotFound
+from cryptotrader.portfolios.schemas import (
+    Portfolio,
+    PortfolioCreate,
+    PortfolioMember,
+    PortfolioUpdate,
+)
+
+Q = load_queries("cryptotrader.portfolios")
+MEMBER_ACCOUNT_FK = "portfolio_accounts_account_id_user_id_fkey"
+PERCENT = Decimal("0.0001")
+
+
+def _valued(row: dict[str, Any], members: list[dict[str, Any]]) -> Portfolio:
+    accounts = [
+        PortfolioMember.model_validate(m | {"total_pnl": m["equity"] - m["initial_balance"]})
+        for m in members
+    ]
+    value = sum((a.equity for a in accounts), Decimal(0))
+    initial = sum((a.initial_balance for a in accounts), Decimal(0))
+    pnl = value - initial
+    percentage = (pnl / initial * 100).quantize(PERCENT) if initial else Decimal(0)
+    return Portfolio.model_validate(
+        row
+        | {
+            "accounts": accounts,
+            "total_value": value,
+            "initial_balance": initial,
+            "total_pnl": pnl,
+            "total_pnl_percentage": percentage,
+        }
+    )
+
+
+async def _value(conn: Conn, rows: list[dict[str, Any]]) -> list[Portfolio]:
+    members = await fetch_all(conn, Q["list_members"], {"ids": [r["id"] for r in rows]})
+    return [_valued(r, [m for m in members if m["portfolio_id"] == r["id"]]) for r in rows]
+
+
+async def list_portfolios(conn: Conn) -> list[Portfolio]:
+    """The caller's portfolios with their members and value, the default one first."""
+    return await _value(conn, await fetch_all(conn, Q["list_portfolios"]))
+
+
+async def get_portfolio(conn: Conn, portfolio_id: UUID) -> Portfolio:
+    """One portfolio with its members and value. Raises PortfolioNotFound."""
+    row = await fetch_one(conn, Q["get_portfolio"], {"id": portfolio_id})
+    return (await _value(conn, [require(row, PortfolioNotFound())]))[0]
+
+
+async def _lock(conn: Conn, portfolio_id: UUID) -> dict[str, Any]:
+    row = await fetch_one(conn, Q["lock_portfolio"], {"id": portfolio_id})
+    return require(row, PortfolioNotFound())
+
+
+async def create_portfolio(conn: Conn, data: PortfolioCreate) -> Portfolio:
+    """A new, empty portfolio (not the default one)."""
+    row = await fetch_one(conn, Q["insert_portfolio"], data.model_dump())
+    return await get_portfolio(conn, require(row, PortfolioNotFound())["id"])
+
+
+async def update_portfolio(conn: Conn, portfolio_id: UUID, changes: PortfolioUpdate) -> Portfolio:
+    """Rename, change mode, or make it the default.
+    Raises PortfolioNotFound, InvalidRequest when nothing is given."""
+    fields = changes.model_dump(exclude_unset=True)
+    await _lock(conn, portfolio_id)
+    if not fields:
+        raise InvalidRequest("no field to change")
+    params = {
+        "id": portfolio_id,
+        "set_name": "name" in fields,
+        "name": fields.get("name"),
+        "set_mode": "mode" in fields,
+        "mode": fields.get("mode"),
+        "set_is_default": "is_default" in fields,
+    }
+    row = await fetch_one(conn, Q["update_portfolio"], params)
+    return await get_portfolio(conn, require(row, PortfolioNotFound())["id"])
+
+
+async def delete_portfolio(conn: Conn, portfolio_id: UUID) -> None:
+    """Delete a portfolio (its accounts stay). Raises PortfolioNotFound, PortfolioIsDefault."""
+    if (await _lock(conn, portfolio_id))["is_default"]:
+        raise PortfolioIsDefault("make another portfolio the default one first")
+    require(await fetch_one(conn, Q["delete_portfolio"], {"id": portfolio_id}), PortfolioNotFound())
+
+
+async def add_account(conn: Conn, portfolio_id: UUID, account_id: UUID) -> tuple[Portfolio, bool]:
+    """Add one of the caller's accounts; the portfolio and whether it changed (already a
+    member: nothing changes). Raises PortfolioNotFound, AccountNotFound."""
+    await _lock(conn, portfolio_id)
+    params = {"portfolio_id": portfolio_id, "account_id": account_id}
+    try:
+        added = await fetch_one(conn, Q["add_member"], params)
+    except psycopg.errors.ForeignKeyViolation as exc:
+        if exc.diag.constraint_name == MEMBER_ACCOUNT_FK:
+            raise AccountNotFound() from exc
+        raise
+    return await get_portfolio(conn, portfolio_id), added is not None
+
+
+async def remove_account(conn: Conn, portfolio_id: UUID, account_id: UUID) -> Portfolio:
+    """Take an account out of the portfolio (the account itself stays).
+    Raises PortfolioNotFound, AccountNotFound (not a member)."""
+    await _lock(conn, portfolio_id)
+    params = {"portfolio_id": portfolio_id, "account_id": account_id}
+    require(await fetch_one(conn, Q["remove_member"], params), AccountNotFound())
+    return await get_portfolio(conn, portfolio_id)

@@ -1,0 +1,276 @@
+"""/orders and /trades: thin HTTP over the trading service."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from psycopg.types.json import Jsonb
+
+from cryptotrader.api.deps import SignedIn
+from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from cryptotrader.api.problems import responses
+from cryptotrader.db.calls import fetch_one
+from cryptotrader.errors import (
+    AccountNotActive,
+    AccountNotFound,
+    BotNotFound,
+    InsufficientFunds,
+    InsufficientPosition,
+    InvalidAmount,
+    InvalidOrder,
+    InvalidPrice,
+    InvalidRequest,
+    MaxDailyLoss,
+    MaxPositionSize,
+    NotAuthenticated,
+    OrderNotCancellable,
+    OrderNotFound,
+    OrderWouldTrigger,
+    StalePrice,
+    UnknownSymbol,
+)
+from cryptotrader.trading import service
+from cryptotrader.trading.schemas import OrderRequest, Side, Trade, TradeStatus
+
+router = APIRouter(tags=["orders"])
+
+PLACE_ERRORS = responses(
+    NotAuthenticated,
+    AccountNotFound,
+    BotNotFound,
+    AccountNotActive,
+    StalePrice,
+    InsufficientFunds,
+    InsufficientPosition,
+    MaxPositionSize,
+    MaxDailyLoss,
+    UnknownSymbol,
+    InvalidAmount,
+    InvalidPrice,
+    InvalidOrder,
+    OrderWouldTrigger,
+)
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "filled_at",
+    "account_id",
+    "symbol",
+    "side",
+    "order_type",
+    "status",
+    "amount",
+    "price",
+    "execution_price",
+    "total_value",
+    "fee",
+    "realized_pnl",
+    "trade_category",
+    "bot_id",
+)
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused with a different request"
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry safely: the same key and body give the same result,"
+        " never a second trade.",
+    ),
+]
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(IdempotencyKeyReused) | PLACE_ERRORS,
+    summary="Place a market, limit or stop order",
+    description="Market orders fill at once; limit and stop orders rest until the market "
+    "crosses them. A buy may carry stop_loss and take_profit, which become a "
+    "one-cancels-other pair of sells once it fills.",
+)
+async def place_order(caller: SignedIn, body: OrderRequest, key: IdempotencyKey = None) -> Any:
+    async with caller.unit() as conn:
+        if key is not None:
+            request_hash = hashlib.sha256(
+                json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+            ).hexdigest()
+            claimed = await fetch_one(
+                conn, service.Q["claim_idempotency_key"], {"key": key, "request_hash": request_hash}
+            )
+            if claimed is None:  # used before (a concurrent first use has committed by now)
+                seen = await fetch_one(conn, service.Q["read_idempotency_key"], {"key": key})
+                if seen is None or seen["request_hash"] != request_hash or seen["response"] is None:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was used for a different order"
+                    )
+                return JSONResponse(
+                    seen["response"],
+                    status_code=seen["status_code"],
+                    headers={"Idempotent-Replayed": "true"},
+                )
+        trade = await service.place_order(conn, body)
+        if key is not None:
+            await conn.execute(
+                service.Q["store_idempotent_response"],
+                {"key": key, "status_code": 201, "response": Jsonb(trade.model_dump(mode="json"))},
+            )
+        await caller.audit(
+            conn,
+            "order.place",
+            "order",
+            trade.id,
+            {
+                "symbol": trade.symbol,
+                "side": trade.side,
+                "type": trade.order_type,
+                "status": trade.status,
+            },
+        )
+        return trade
+
+
+@router.get("/orders", responses=responses(NotAuthenticated), summary="Your orders, newest first")
+async def list_orders(
+    caller: SignedIn,
+    account_id: UUID | None = None,
+    status_: Annotated[TradeStatus | None, Query(alias="status")] = None,
+    symbol: Annotated[str | None, Query(max_length=15)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[Trade]:
+    async with caller.unit() as conn:
+        items = await service.list_orders(
+            conn,
+            account_id=account_id,
+            status=status_,
+            symbol=symbol,
+            after=decode_cursor(cursor),
+            limit=limit,
+        )
+    return _page(items, limit)
+
+
+@router.get("/orders/{order_id}", responses=responses(NotAuthenticated, OrderNotFound))
+async def get_order(caller: SignedIn, order_id: UUID) -> Trade:
+    async with caller.unit() as conn:
+        return await service.get_order(conn, order_id)
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    responses=responses(NotAuthenticated, OrderNotFound, OrderNotCancellable),
+    summary="Cancel a pending order (and its one-cancels-other sibling)",
+)
+async def cancel_order(caller: SignedIn, order_id: UUID) -> Trade:
+    async with caller.unit() as conn:
+        trade = await service.cancel_order(conn, order_id)
+        await caller.audit(conn, "order.cancel", "order", order_id)
+        return trade
+
+
+@router.get("/trades", responses=responses(NotAuthenticated), summary="Your fills, newest first")
+async def list_trades(
+    caller: SignedIn,
+    account_id: UUID | None = None,
+    symbol: Annotated[str | None, Query(max_length=15)] = None,
+    side: Side | None = None,
+    bot_id: UUID | None = None,
+    category: Annotated[str | None, Query(max_length=50)] = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[Trade]:
+    async with caller.unit() as conn:
+        items = await service.list_orders(
+            conn,
+            status="completed",
+            account_id=account_id,
+            symbol=symbol,
+            side=side,
+            bot_id=bot_id,
+            category=category,
+            since=since,
+            until=until,
+            after=decode_cursor(cursor),
+            limit=limit,
+        )
+    return _page(items, limit)
+
+
+@router.get(
+    "/trades.csv",
+    responses=responses(NotAuthenticated) | {200: {"content": {"text/csv": {}}}},
+    summary="Your fills as CSV (same filters as /trades)",
+    response_class=StreamingResponse,
+)
+async def export_trades(
+    caller: SignedIn,
+    account_id: UUID | None = None,
+    symbol: Annotated[str | None, Query(max_length=15)] = None,
+    side: Side | None = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+) -> StreamingResponse:
+    rows: list[Trade] = []
+    async with caller.unit() as conn:
+        after = None
+        while True:
+            page = await service.list_orders(
+                conn,
+                status="completed",
+                account_id=account_id,
+                symbol=symbol,
+                side=side,
+                since=since,
+                until=until,
+                after=after,
+                limit=service.MAX_PAGE,
+            )
+            rows.extend(page)
+            if len(page) < service.MAX_PAGE:
+                break
+            after = (page[-1].created_at, page[-1].id)
+
+    async def body() -> AsyncIterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+        for trade in rows:
+            data = trade.model_dump(mode="json")
+            writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+            if out.tell() > 64_000:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+
+    return StreamingResponse(
+        body(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="trades.csv"'},
+    )
+
+
+def _page(items: list[Trade], limit: int) -> Page[Trade]:
+    last = items[-1] if len(items) == limit else None
+    return Page[Trade](
+        items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+    )

@@ -1,0 +1,144 @@
+"""/watchlists: thin HTTP over the watchlists service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, status
+
+from cryptotrader.api.deps import SignedIn
+from cryptotrader.api.problems import responses
+from cryptotrader.errors import InvalidRequest, NotAuthenticated, UnknownSymbol
+from cryptotrader.watchlists import service
+from cryptotrader.watchlists.errors import WatchlistFull, WatchlistNameTaken, WatchlistNotFound
+from cryptotrader.watchlists.schemas import (
+    SymbolAdd,
+    SymbolList,
+    Watchlist,
+    WatchlistCreate,
+    WatchlistUpdate,
+)
+
+router = APIRouter(prefix="/watchlists", tags=["watchlists"])
+ONE = responses(NotAuthenticated, WatchlistNotFound)
+SymbolPath = Annotated[str, Path(min_length=1, max_length=15)]
+
+
+@router.get("", responses=responses(NotAuthenticated), summary="Your watchlists")
+async def list_watchlists(caller: SignedIn) -> list[Watchlist]:
+    async with caller.unit() as conn:
+        return await service.list_watchlists(conn)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(NotAuthenticated, UnknownSymbol, WatchlistNameTaken),
+    summary="Create a watchlist",
+)
+async def create_watchlist(caller: SignedIn, body: WatchlistCreate) -> Watchlist:
+    async with caller.unit() as conn:
+        watchlist = await service.create_watchlist(conn, body)
+        await caller.audit(
+            conn,
+            "watchlist.create",
+            "watchlist",
+            watchlist.id,
+            {"name": watchlist.name, "symbols": len(watchlist.symbols)},
+        )
+        return watchlist
+
+
+@router.get("/{watchlist_id}", responses=ONE, summary="One watchlist")
+async def get_watchlist(caller: SignedIn, watchlist_id: UUID) -> Watchlist:
+    async with caller.unit() as conn:
+        return await service.get_watchlist(conn, watchlist_id)
+
+
+@router.patch(
+    "/{watchlist_id}",
+    responses=responses(NotAuthenticated, WatchlistNotFound, WatchlistNameTaken, InvalidRequest),
+    summary="Rename, or make it your default watchlist",
+)
+async def update_watchlist(
+    caller: SignedIn, watchlist_id: UUID, body: WatchlistUpdate
+) -> Watchlist:
+    async with caller.unit() as conn:
+        watchlist = await service.update_watchlist(conn, watchlist_id, body)
+        await caller.audit(
+            conn,
+            "watchlist.update",
+            "watchlist",
+            watchlist_id,
+            body.model_dump(mode="json", exclude_unset=True),
+        )
+        return watchlist
+
+
+@router.delete(
+    "/{watchlist_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ONE,
+    summary="Delete a watchlist",
+)
+async def delete_watchlist(caller: SignedIn, watchlist_id: UUID) -> None:
+    async with caller.unit() as conn:
+        await service.delete_watchlist(conn, watchlist_id)
+        await caller.audit(conn, "watchlist.delete", "watchlist", watchlist_id)
+
+
+@router.post(
+    "/{watchlist_id}/symbols",
+    responses=responses(NotAuthenticated, WatchlistNotFound, UnknownSymbol, WatchlistFull),
+    summary="Add a symbol at the end (already there: nothing changes)",
+)
+async def add_symbol(caller: SignedIn, watchlist_id: UUID, body: SymbolAdd) -> Watchlist:
+    async with caller.unit() as conn:
+        watchlist, changed = await service.add_symbol(conn, watchlist_id, body.symbol)
+        await caller.audit(
+            conn,
+            "watchlist.add_symbol",
+            "watchlist",
+            watchlist_id,
+            {"symbol": body.symbol, "changed": changed},
+        )
+        return watchlist
+
+
+@router.delete(
+    "/{watchlist_id}/symbols/{symbol}",
+    responses=ONE,
+    summary="Remove a symbol (not there: nothing changes)",
+)
+async def remove_symbol(caller: SignedIn, watchlist_id: UUID, symbol: SymbolPath) -> Watchlist:
+    async with caller.unit() as conn:
+        watchlist, changed = await service.remove_symbol(conn, watchlist_id, symbol)
+        await caller.audit(
+            conn,
+            "watchlist.remove_symbol",
+            "watchlist",
+            watchlist_id,
+            {"symbol": symbol.strip().upper(), "changed": changed},
+        )
+        return watchlist
+
+
+@router.put(
+    "/{watchlist_id}/symbols",
+    responses=responses(NotAuthenticated, WatchlistNotFound, UnknownSymbol),
+    summary="Replace or reorder the symbols",
+    description="The list becomes exactly `symbols`, in that order: each must have a price, "
+    "none may repeat, at most 500.",
+)
+async def replace_symbols(caller: SignedIn, watchlist_id: UUID, body: SymbolList) -> Watchlist:
+    async with caller.unit() as conn:
+        watchlist = await service.replace_symbols(conn, watchlist_id, body.symbols)
+        await caller.audit(
+            conn,
+            "watchlist.replace_symbols",
+            "watchlist",
+            watchlist_id,
+            {"symbols": body.symbols},
+        )
+        return watchlist
