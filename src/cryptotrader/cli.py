@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -305,6 +306,79 @@ def _utc(value: str | None, option: str) -> datetime | None:
     except ValueError:
         raise typer.BadParameter(f"not an ISO-8601 time: {value!r}", param_hint=option) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@market_app.command("prices")
+@friendly_errors
+def market_prices(
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated, e.g. BTC,ETH.")] = None,
+    max_age: Annotated[int, typer.Option(help="Seconds after which a price is stale.")] = 300,
+) -> None:
+    """Cached prices in USD and AUD, with their age."""
+    from cryptotrader.market import cache
+
+    wanted = [s.strip() for s in symbols.split(",")] if symbols else None
+
+    async def read(conn: Conn) -> list[cache.Price]:
+        return await cache.list_prices(conn, symbols=wanted, max_age_seconds=max_age)
+
+    table = Table("symbol", "name", "USD", "AUD", "24h %", "source", "age")
+    for p in _run_service(read):
+        age = f"{p.age_seconds:.0f} s" + (" [red](stale)[/red]" if p.stale else "")
+        change = p.change_percentage_24h
+        table.add_row(
+            p.symbol,
+            p.name or "",
+            _price(p.price_usd),
+            _price(p.price_aud),
+            "" if change is None else f"{change:+.2f}",
+            p.exchange,
+            age,
+        )
+    console.print(table)
+
+
+def _price(value: Decimal) -> str:
+    """Two decimals from 1 up, every significant digit below (SHIB trades at 0.0000072)."""
+    return f"{value:,.2f}" if value >= 1 else f"{value.normalize():f}"
+
+
+@market_app.command("backfill")
+@friendly_errors
+def market_backfill(
+    symbol: Annotated[str, typer.Option(help="Base ticker, e.g. BTC.")],
+    timeframe: Annotated[TimeframeOption, typer.Option(help="Bar length.")],
+    since: Annotated[str, typer.Option(help="ISO-8601 start (UTC unless an offset is given).")],
+    until: Annotated[str | None, typer.Option(help="ISO-8601 end; default now.")] = None,
+    exchange: Annotated[str, typer.Option(help="A ccxt exchange id.")] = "binance",
+    quote: Annotated[str, typer.Option(help="Quote currency of the market.")] = "USDT",
+) -> None:
+    """Fetch historical candles from an exchange (ccxt) and store them (idempotent)."""
+    from cryptotrader.market.backfill import backfill
+    from cryptotrader.market.exchange import CcxtCandleProvider
+    from cryptotrader.market.schemas import ProviderError
+
+    settings = get_settings()
+    target, _ = migrate_target(settings)
+    start = _utc(since, "--since")
+    assert start is not None
+    provider = CcxtCandleProvider(exchange_id=exchange, quote=quote)
+    try:
+        with console.status(
+            f"fetching {symbol.upper()}/{quote} {timeframe.value} from {exchange}…"
+        ):
+            report = asyncio.run(
+                backfill(
+                    provider, target.app, symbol, timeframe.value, start, _utc(until, "--until")
+                )
+            )
+    except ProviderError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"{report.symbol} {report.timeframe}: {report.rows_read:,} bars fetched,"
+        f" {report.rows_written:,} stored"
+    )
 
 
 @market_app.command("import")

@@ -256,3 +256,37 @@ async def test_same_idempotency_key_ten_times_concurrently_gives_one_trade(
             "SELECT count(*) AS n FROM paper_trades WHERE account_id = %s", [acct]
         ).fetchone()
     assert n == {"n": 1}
+
+
+def test_candles_stored_and_aggregated(api: Api) -> None:
+    with api.db.owner() as conn:
+        conn.execute(
+            "INSERT INTO market_candles (symbol, timeframe, open_time, open, high, low, close, volume)"
+            " SELECT 'BTC', '1m', timestamptz '2021-05-01 00:00+00' + g * interval '1 minute',"
+            " 100 + g, 101 + g, 99 + g, 100.5 + g, 1 FROM generate_series(0, 119) g WHERE g <> 70"
+        )
+    raw = api.client.get(
+        "/api/v1/market/candles", params={"symbol": "BTC", "timeframe": "1m", "limit": 3}
+    )
+    assert [c["open"] for c in raw.json()] == ["217", "218", "219"]  # the newest three
+    hourly = api.client.get(
+        "/api/v1/market/candles",
+        params={
+            "symbol": "BTC",
+            "timeframe": "1h",
+            "source_timeframe": "1m",
+            "from": "2021-05-01T00:00:00Z",
+        },
+    ).json()
+    assert [
+        (c["open"], c["close"], c["high"], c["low"], c["volume"], c["bars"], c["complete"])
+        for c in hourly
+    ] == [
+        ("100", "159.5", "160", "99", "60", 60, True),
+        ("160", "219.5", "220", "159", "59", 59, False),
+    ]
+    bad = api.client.get(
+        "/api/v1/market/candles",
+        params={"symbol": "BTC", "timeframe": "1m", "source_timeframe": "1h"},
+    )
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_request")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cryptotrader.api.deps import AnyCaller
 from cryptotrader.api.problems import responses
 from cryptotrader.db.calls import fetch_one
-from cryptotrader.errors import UnknownSymbol
+from cryptotrader.errors import InvalidRequest, UnknownSymbol
 from cryptotrader.market import cache
+from cryptotrader.market.candles import aggregate_candles, get_candles
+from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Timeframe
 
 router = APIRouter(prefix="/market", tags=["market"])
 MaxAge = Annotated[
@@ -54,6 +57,64 @@ async def price(caller: AnyCaller, symbol: str, max_age_seconds: MaxAge = 300) -
     if not found:
         raise UnknownSymbol(f"unknown symbol {symbol.upper()[:15]}")
     return found[0]
+
+
+class CandleOut(BaseModel):
+    open_time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    bars: int | None = Field(
+        default=None, description="Aggregated bars: how many source bars the bucket had."
+    )
+    complete: bool | None = Field(
+        default=None, description="Aggregated bars: whether no source bar was missing."
+    )
+
+
+@router.get(
+    "/candles",
+    responses=responses(InvalidRequest),
+    summary="OHLCV bars of a symbol, stored or aggregated on the fly",
+    description="With `source_timeframe`, bars of `timeframe` are built from the stored "
+    "finer bars (open of the first, close of the last, high/low the extremes, volume the "
+    "sum), aligned to UTC; gaps are tolerated and reported in `bars`/`complete`. Without "
+    "`from`, the newest `limit` bars.",
+)
+async def candles(
+    caller: AnyCaller,
+    symbol: Annotated[str, Query(min_length=1, max_length=15)],
+    timeframe: Timeframe,
+    source_timeframe: Timeframe | None = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[CandleOut]:
+    if (
+        source_timeframe is not None
+        and TIMEFRAME_SECONDS[source_timeframe] >= TIMEFRAME_SECONDS[timeframe]
+    ):
+        raise InvalidRequest("source_timeframe must be finer than timeframe")
+    latest = since is None
+    async with caller.unit() as conn:
+        if source_timeframe is None:
+            rows = await get_candles(
+                conn, symbol, timeframe, start=since, end=until, limit=limit, latest=latest
+            )
+            return [CandleOut.model_validate(c.model_dump()) for c in rows]
+        built = await aggregate_candles(
+            conn,
+            symbol,
+            timeframe,
+            source_timeframe=source_timeframe,
+            start=since,
+            end=until,
+            limit=limit,
+            latest=latest,
+        )
+    return [CandleOut.model_validate(c.model_dump() | {"complete": c.complete}) for c in built]
 
 
 @router.get("/feed", summary="The market feed's leader, last refresh and lag")
