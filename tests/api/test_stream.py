@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from pydantic import SecretStr
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
@@ -67,7 +68,9 @@ def live_server(
     """The app served by uvicorn in a thread. ``sndbuf`` shrinks the kernel's send buffer of
     every accepted connection (they inherit it from the listening socket), so a client that
     does not read pushes back after kilobytes rather than megabytes."""
-    settings = Settings(run_workers=False, pool_min_size=1, pool_max_size=2, jwt_secret=SECRET)
+    settings = Settings(
+        run_workers=False, pool_min_size=1, pool_max_size=2, jwt_secret=SecretStr(SECRET)
+    )
     app = create_app(settings, target_for(db))
     app.state.stream_config = config or StreamConfig()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -420,7 +423,7 @@ class RawClient:
             self.proto.receive_data(data)
             for event in self.proto.events_received():
                 if isinstance(event, Frame) and event.opcode == Opcode.TEXT:
-                    out.append(json.loads(event.data))
+                    out.append(json.loads(bytes(event.data)))
                     if out[-1]["type"] == kind:
                         return out
             if self.proto.close_rcvd is not None or not data:

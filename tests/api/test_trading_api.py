@@ -261,7 +261,8 @@ async def test_same_idempotency_key_ten_times_concurrently_gives_one_trade(
 def test_candles_stored_and_aggregated(api: Api) -> None:
     with api.db.owner() as conn:
         conn.execute(
-            "INSERT INTO market_candles (symbol, timeframe, open_time, open, high, low, close, volume)"
+            "INSERT INTO market_candles"
+            " (symbol, timeframe, open_time, open, high, low, close, volume)"
             " SELECT 'BTC', '1m', timestamptz '2021-05-01 00:00+00' + g * interval '1 minute',"
             " 100 + g, 101 + g, 99 + g, 100.5 + g, 1 FROM generate_series(0, 119) g WHERE g <> 70"
         )

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cryptotrader import __version__
-from cryptotrader.api import problems, stream
+from cryptotrader.api import middleware, problems, stream
 from cryptotrader.api.routers import v1_routers
 from cryptotrader.config import Settings, get_settings
 from cryptotrader.db.runtime import app_pool
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
     app.state.settings = settings
     app.state.jwt_secret = settings.resolved_jwt_secret()
     problems.install(app)
+    middleware.install(app, settings)
     for router in v1_routers():
         app.include_router(router, prefix="/api/v1")
 

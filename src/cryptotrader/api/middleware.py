@@ -22,6 +22,8 @@ from cryptotrader.config import Settings
 from cryptotrader.db.calls import fetch_one
 from cryptotrader.db.session import as_service
 
+API_PREFIX = "/api/v1"
+
 
 class Metrics:
     """This process's counters (each API process is scraped on its own)."""
@@ -84,8 +86,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
+        template = _route_template(request)
         metrics.requests.labels(request.method, template, str(response.status_code)).inc()
         metrics.latency.labels(request.method, template).observe(time.perf_counter() - started)
         return response
@@ -108,6 +109,18 @@ def install(app: FastAPI, settings: Settings) -> None:
             metrics.feed_lag.set(row["lag"])
             metrics.feed_errors.set(row["error_count"])
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _route_template(request: Request) -> str:
+    """The matched route's path template (bounded label values, unlike raw URLs). Routes of
+    included routers carry their path without the include prefix, so it is put back."""
+    found = getattr(request.scope.get("route"), "path", None)
+    if found is None:
+        return "unmatched"
+    path = str(found)
+    if request.url.path.startswith(API_PREFIX) and not path.startswith(API_PREFIX):
+        return API_PREFIX + path
+    return path
 
 
 class BodySizeLimit:

@@ -237,6 +237,7 @@ class StreamHub:
                     if connected_before:
                         self.reconnects += 1
                         log.info("stream: listener reconnected")
+                    if connected_before or self.clients:  # they may have missed events
                         self.broadcast(
                             _dump(
                                 {

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from psycopg.types.json import Jsonb
 
@@ -23,6 +23,7 @@ from cryptotrader.errors import (
     AccountNotActive,
     AccountNotFound,
     BotNotFound,
+    DomainError,
     InsufficientFunds,
     InsufficientPosition,
     InvalidAmount,
@@ -105,7 +106,21 @@ IdempotencyKey = Annotated[
     "crosses them. A buy may carry stop_loss and take_profit, which become a "
     "one-cancels-other pair of sells once it fills.",
 )
-async def place_order(caller: SignedIn, body: OrderRequest, key: IdempotencyKey = None) -> Any:
+async def place_order(
+    request: Request, caller: SignedIn, body: OrderRequest, key: IdempotencyKey = None
+) -> Any:
+    metrics = request.app.state.metrics
+    try:
+        trade = await _place(caller, body, key)
+    except DomainError as exc:
+        metrics.rejections.labels(exc.code).inc()
+        raise
+    if isinstance(trade, Trade):
+        metrics.orders.labels(trade.order_type, trade.status).inc()
+    return trade
+
+
+async def _place(caller: SignedIn, body: OrderRequest, key: str | None) -> Any:
     async with caller.unit() as conn:
         if key is not None:
             request_hash = hashlib.sha256(
