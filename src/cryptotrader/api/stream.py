@@ -1,9 +1,10 @@
 """The live stream: ``GET /api/v1/stream``, a websocket of prices, the caller's own orders
 and notifications.
 
-One listener per process: a dedicated connection LISTENs on ``ct_prices`` (market/cache.py),
-``ct_orders`` and ``ct_notifications`` (migration 0012's triggers; NOTIFY is transactional,
-so only committed changes arrive) and fans each event out to the subscribed websockets.
+One listener per process: a dedicated connection LISTENs on ``ct_prices`` (market/cache.py)
+and, every ``poll_interval``, reads the order and notification events that migration 0012's
+triggers append to the outbox private.stream_events (committed ones only), and fans each
+event out to the subscribed websockets.
 Each client has a bounded queue filled with ``put_nowait``: the listener never waits for a
 client, and a client that does not read fast enough is dropped (close code 1013) without
 slowing anyone else down. The listener reconnects with backoff; after a reconnect every
@@ -47,6 +48,7 @@ import psycopg
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,10 +57,16 @@ from cryptotrader.market.cache import PRICE_CHANNEL
 
 log = logging.getLogger(__name__)
 
-ORDER_CHANNEL = "ct_orders"
-NOTIFICATION_CHANNEL = "ct_notifications"
-# the client's channel names and the NOTIFY channel each listens to
-CHANNELS = {"prices": PRICE_CHANNEL, "orders": ORDER_CHANNEL, "notifications": NOTIFICATION_CHANNEL}
+# The client's channel names: prices come by NOTIFY, orders and notifications from the
+# outbox private.stream_events (migration 0012 says why).
+CHANNELS = ("prices", "orders", "notifications")
+_READ_EVENTS = (
+    "SELECT id, channel, payload::text AS payload FROM private.stream_events"
+    " WHERE id > %(last)s OR id = ANY(%(gaps)s) ORDER BY id LIMIT 5000"
+)
+_PRUNE_EVENTS = "DELETE FROM private.stream_events WHERE created_at < now() - interval '1 minute'"
+GAP_PATIENCE = 10.0  # seconds an unseen id below the newest is waited for (a late commit)
+MAX_GAPS = 100_000
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_INTERNAL_ERROR = 1011
@@ -91,6 +99,9 @@ class StreamConfig(BaseSettings):
     reconnect_max: float = Field(default=30.0, gt=0, description="Longest reconnect delay.")
     idle_check: float = Field(
         default=30.0, gt=0, description="The listener checks its connection this often."
+    )
+    poll_interval: float = Field(
+        default=0.05, gt=0, description="Seconds between reads of the order/notification outbox."
     )
 
 
@@ -148,6 +159,8 @@ class StreamHub:
         self.listening = asyncio.Event()
         self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
+        self._last = 0  # the newest outbox event id delivered
+        self._gaps: dict[int, float] = {}  # unseen ids below _last -> when first missed
 
     # ---------------------------------------------------------------- clients
 
@@ -174,12 +187,10 @@ class StreamHub:
             return
         if not isinstance(event, dict):
             return
-        if channel == PRICE_CHANNEL:
+        if channel in (PRICE_CHANNEL, "prices"):
             self._fan_prices(payload, event)
-        elif channel == ORDER_CHANNEL:
-            self._fan_own("orders", payload, event)
-        elif channel == NOTIFICATION_CHANNEL:
-            self._fan_own("notifications", payload, event)
+        elif channel in ("orders", "notifications"):
+            self._fan_own(channel, payload, event)
 
     def _fan_own(self, name: str, payload: str, event: dict[str, Any]) -> None:
         for client in list(self._by_user.get(str(event.get("user_id")), ())):
@@ -228,10 +239,19 @@ class StreamHub:
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, connect_timeout=10
+                    self.conninfo, autocommit=True, connect_timeout=10, row_factory=dict_row
                 ) as conn:
-                    for channel in CHANNELS.values():
-                        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    await conn.execute(
+                        "SELECT set_config('role', 'service_role', false),"
+                        " set_config('request.jwt.claims', '{\"role\": \"service_role\"}', false)"
+                    )
+                    await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(PRICE_CHANNEL)))
+                    cur = await conn.execute(
+                        "SELECT coalesce(max(id), 0) AS last FROM private.stream_events"
+                    )
+                    row = await cur.fetchone()
+                    self._last = int(row["last"]) if row else 0
+                    self._gaps = {}
                     self.listening.set()
                     delay = self.config.reconnect_initial
                     if connected_before:
@@ -260,16 +280,44 @@ class StreamHub:
             delay = min(delay * 2, self.config.reconnect_max)
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        pruned = time.monotonic()
         while True:
-            async for notify in conn.notifies(timeout=self.config.idle_check):
+            async for notify in conn.notifies(timeout=self.config.poll_interval):
                 try:
                     self.dispatch(notify.channel, notify.payload)
                 except Exception:
                     log.exception("stream: cannot dispatch a %s notification", notify.channel)
                 await asyncio.sleep(0)  # let the clients' writers run between events
-            # a connection that died silently would otherwise leave us waiting forever
+            # the outbox; a dead connection fails here rather than leaving us waiting
             async with asyncio.timeout(10):
-                await conn.execute("SELECT 1")
+                await self._read_outbox(conn)
+                if time.monotonic() - pruned > 10:
+                    await conn.execute(_PRUNE_EVENTS)
+                    pruned = time.monotonic()
+
+    async def _read_outbox(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Deliver new events once each. Ids are taken before commit, so one below the
+        newest seen may still appear (its transaction commits late): such gaps are asked
+        for again until GAP_PATIENCE passes (a rolled-back transaction never fills one)."""
+        now = time.monotonic()
+        cur = await conn.execute(_READ_EVENTS, {"last": self._last, "gaps": list(self._gaps)})
+        for row in await cur.fetchall():
+            event_id = int(row["id"])
+            if event_id in self._gaps:
+                del self._gaps[event_id]
+            elif event_id > self._last:
+                if event_id - self._last <= MAX_GAPS:
+                    self._gaps.update(dict.fromkeys(range(self._last + 1, event_id), now))
+                self._last = event_id
+            else:
+                continue
+            try:
+                self.dispatch(row["channel"], row["payload"])
+            except Exception:
+                log.exception("stream: cannot dispatch a %s event", row["channel"])
+        for gap, since in list(self._gaps.items()):
+            if now - since > GAP_PATIENCE:
+                del self._gaps[gap]
 
 
 @asynccontextmanager
@@ -329,7 +377,7 @@ def _apply(client: Client, message: dict[str, Any], config: StreamConfig) -> str
     """Apply a subscribe or unsubscribe message; the answer to send."""
     kind = message["type"]
     channels = set(_names(message.get("channels"), "channels", len(CHANNELS)))
-    unknown = channels - CHANNELS.keys()
+    unknown = channels - set(CHANNELS)
     if unknown:
         raise ValueError(f"unknown channels {sorted(unknown)}; known: {sorted(CHANNELS)}")
     symbols = {

@@ -47,33 +47,35 @@ CREATE UNIQUE INDEX users_email_lower_key ON auth.users (lower(email));
 COMMENT ON TABLE auth.users IS
   'Sign-in identities (Supabase-compatible). encrypted_password holds an argon2id hash.';
 
--- The claims of the current request, as PostgREST/Supabase set them.
+-- The claims of the current request, as PostgREST/Supabase set them. These read-only
+-- helpers pin no search_path (every name in them is qualified or built in) so that the
+-- planner inlines them: every policy calls auth.uid().
 CREATE FUNCTION auth.jwt() RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = '' AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT coalesce(nullif(current_setting('request.jwt.claims', true), ''), '{}')::jsonb
 $$;
 
 CREATE FUNCTION auth.uid() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = '' AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT nullif(auth.jwt() ->> 'sub', '')::uuid
 $$;
 
 CREATE FUNCTION auth.role() RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = '' AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT coalesce(auth.jwt() ->> 'role', current_user::text)
 $$;
 
 -- Admins carry app_metadata.role = 'admin' in their claims. app_metadata is only ever
 -- written by the service (never from sign-up metadata), as in Supabase.
 CREATE FUNCTION auth.is_admin() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = '' AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT coalesce((auth.jwt() -> 'app_metadata' ->> 'role') = 'admin', false)
 $$;
 
 -- Code that runs as the table owner (SECURITY DEFINER functions, migrations) or as
 -- the service is trusted; direct writes by API users are not.
 CREATE FUNCTION auth.is_trusted() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = '' AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT current_user NOT IN ('anon', 'authenticated') OR auth.is_admin()
 $$;
 

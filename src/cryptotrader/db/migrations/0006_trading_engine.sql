@@ -129,7 +129,7 @@ $$;
 -- ---------------------------------------------------------------- helpers
 -- A rejection: SQLSTATE CT + HTTP-like status, the stable code in HINT.
 CREATE FUNCTION private.reject(code text, message text, sqlstate text DEFAULT 'CT409')
-RETURNS void LANGUAGE plpgsql SET search_path = '' AS $$
+RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION USING ERRCODE = sqlstate, MESSAGE = message, HINT = code;
 END
@@ -144,7 +144,7 @@ $$;
 -- The caller's account, locked. Another user's account is reported exactly like a
 -- missing one.
 CREATE FUNCTION private.lock_account(p_account_id uuid) RETURNS public.paper_trading_accounts
-LANGUAGE plpgsql SET search_path = '' AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
   acct public.paper_trading_accounts;
 BEGIN
@@ -157,7 +157,7 @@ END
 $$;
 
 CREATE FUNCTION private.check_amount(p_value numeric, p_what text, p_code text DEFAULT 'invalid_amount')
-RETURNS void LANGUAGE plpgsql IMMUTABLE SET search_path = '' AS $$
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
   IF p_value IS NULL OR p_value = 'NaN'::numeric OR p_value <= 0
      OR p_value >= 1e15 OR scale(p_value) > 18 THEN
@@ -172,7 +172,7 @@ $$;
 -- capped at 500 bps (docs/trading.md).
 CREATE FUNCTION private.slippage_bps(
   p_model text, p_base_bps numeric, p_notional numeric, q public.market_data_cache
-) RETURNS numeric LANGUAGE plpgsql STABLE SET search_path = '' AS $$
+) RETURNS numeric LANGUAGE plpgsql STABLE AS $$
 DECLARE
   range_frac numeric;
 BEGIN
@@ -345,7 +345,7 @@ $$;
 -- Writes the risk alert and notification once per UTC day when the day's realized loss
 -- reaches the account's limit.
 CREATE FUNCTION private.note_daily_loss(p_account_id uuid) RETURNS void
-LANGUAGE plpgsql SET search_path = '' AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
   acct public.paper_trading_accounts;
   today date := (now() AT TIME ZONE 'UTC')::date;
@@ -374,7 +374,7 @@ CREATE INDEX account_notifications_user_id_idx ON account_notifications (user_id
 -- Sell orders that close a position bought with stop-loss / take-profit: one pair per
 -- group, the first leg holding the quantity reservation for both (one-cancels-other).
 CREATE FUNCTION private.attach_exits(parent public.paper_trades) RETURNS void
-LANGUAGE plpgsql SET search_path = '' AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
   grp uuid := gen_random_uuid();
   first_leg boolean := true;
@@ -408,7 +408,7 @@ $$;
 -- Ends a pending order (and its one-cancels-other siblings) without a fill, releasing
 -- whatever they reserved. The caller holds the account's lock.
 CREATE FUNCTION private.close_pending(o public.paper_trades, p_status text, p_reason text)
-RETURNS void LANGUAGE plpgsql SET search_path = '' AS $$
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   released numeric;
   new_balance numeric;
@@ -439,7 +439,7 @@ $$;
 
 -- Stop-loss below and take-profit above the entry (the fill price, or the resting price).
 CREATE FUNCTION private.check_exits(p_stop_loss numeric, p_take_profit numeric, p_entry numeric)
-RETURNS void LANGUAGE plpgsql IMMUTABLE SET search_path = '' AS $$
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
   IF p_stop_loss IS NOT NULL AND p_stop_loss >= p_entry THEN
     PERFORM private.reject('invalid_order',
@@ -612,7 +612,9 @@ BEGIN
       acct.epoch, tif, p_expires_at, acct.fill_model, slip, acct.taker_fee_rate, fill.realized, now(), now(),
       (extract(epoch FROM clock_timestamp() - started) * 1000)::integer)
     RETURNING * INTO t;
-    PERFORM private.attach_exits(t);
+    IF p_stop_loss IS NOT NULL OR p_take_profit IS NOT NULL THEN
+      PERFORM private.attach_exits(t);
+    END IF;
   ELSE
     -- resting order: check and reserve what the fill will need (an IOC/FOK order that
     -- cannot fill now is checked alike, then recorded as expired with nothing reserved)

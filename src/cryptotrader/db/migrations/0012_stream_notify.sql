@@ -1,17 +1,37 @@
--- The live stream's events: orders and notifications announced with NOTIFY, which the API
--- processes LISTEN to and fan out to their websocket clients (api/stream.py). NOTIFY is
--- transactional: a rolled back trade announces nothing, a committed one exactly once, at
--- commit. Prices are announced on ct_prices by the feed (market/cache.py).
--- Payloads are small and bounded (PostgreSQL refuses one of 8000 bytes or more): no free
--- text beyond a truncated status_reason and the notification's title (VARCHAR(200)).
+-- The live stream's events about orders and notifications (api/stream.py).
+--
+-- Not NOTIFY: PostgreSQL serialises the commits of every transaction that sends one (a
+-- database-wide lock held through the WAL flush), which would put every order of every
+-- account in one line. Instead the triggers append to an UNLOGGED outbox (no WAL, one
+-- index), which each API process reads every ~50 ms, de-duplicating by id and watching
+-- for ids that commit late. Like NOTIFY it is transactional: a rolled back trade leaves
+-- no event. Events live a minute; the readers delete older ones. (Prices, announced once
+-- per refresh, still use NOTIFY ct_prices: market/cache.py.)
+-- Payloads are small: no free text beyond a truncated status_reason and the title.
 -- Decimals are strings, as everywhere in the API.
 
--- ct_orders: an order was placed (any status) or changed status (filled, cancelled,
--- expired, rejected). user_id routes it to its owner's connections only.
-CREATE FUNCTION private.notify_order() RETURNS trigger
-LANGUAGE plpgsql SET search_path = '' AS $$
+CREATE UNLOGGED TABLE private.stream_events (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  channel TEXT NOT NULL CHECK (channel IN ('orders', 'notifications')),
+  user_id UUID NOT NULL,
+  payload JSONB NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+);
+GRANT USAGE ON SCHEMA private TO service_role;
+GRANT SELECT, INSERT, DELETE ON private.stream_events TO service_role;
+
+-- The trigger functions are plain (no SECURITY DEFINER, no SET clause: that costs a
+-- configuration save and restore on every row). Users never write these tables' watched
+-- columns themselves: every trade row is written inside the engine's SECURITY DEFINER
+-- functions, whose triggers run as the owner, and notifications by those or by the
+-- service, which may append to the outbox. Every name in the bodies is qualified.
+
+-- an order was placed (any status) or changed status (filled, cancelled, expired, rejected)
+CREATE FUNCTION private.stream_order_event() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_catalog.pg_notify('ct_orders', pg_catalog.json_build_object(
+  INSERT INTO private.stream_events (channel, user_id, payload)
+  VALUES ('orders', NEW.user_id, pg_catalog.jsonb_build_object(
     'type', 'order',
     'user_id', NEW.user_id,
     'account_id', NEW.account_id,
@@ -23,26 +43,27 @@ BEGIN
     'amount', NEW.amount::text,
     'execution_price', NEW.execution_price::text,
     'status_reason', pg_catalog.left(NEW.status_reason, 500),
-    'at', pg_catalog.clock_timestamp())::text);
+    'at', pg_catalog.clock_timestamp()));
   RETURN NULL;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION private.notify_order() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION private.stream_order_event() FROM PUBLIC;
 
 -- Two triggers: an INSERT trigger's WHEN may not mention OLD. Setting status to the value
 -- it already has is no event.
-CREATE TRIGGER paper_trades_notify_insert AFTER INSERT ON paper_trades
-  FOR EACH ROW EXECUTE FUNCTION private.notify_order();
-CREATE TRIGGER paper_trades_notify_status AFTER UPDATE OF status ON paper_trades
+CREATE TRIGGER paper_trades_stream_insert AFTER INSERT ON paper_trades
+  FOR EACH ROW EXECUTE FUNCTION private.stream_order_event();
+CREATE TRIGGER paper_trades_stream_status AFTER UPDATE OF status ON paper_trades
   FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-  EXECUTE FUNCTION private.notify_order();
+  EXECUTE FUNCTION private.stream_order_event();
 
--- ct_notifications: a new account notification for its user (the message body is not
--- sent: the client fetches it, under RLS, when it wants it).
-CREATE FUNCTION private.notify_account_notification() RETURNS trigger
-LANGUAGE plpgsql SET search_path = '' AS $$
+-- a new account notification for its user (the body is not sent: the client fetches it,
+-- under RLS, when it wants it)
+CREATE FUNCTION private.stream_notification_event() RETURNS trigger
+LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_catalog.pg_notify('ct_notifications', pg_catalog.json_build_object(
+  INSERT INTO private.stream_events (channel, user_id, payload)
+  VALUES ('notifications', NEW.user_id, pg_catalog.jsonb_build_object(
     'type', 'notification',
     'user_id', NEW.user_id,
     'id', NEW.id,
@@ -50,11 +71,11 @@ BEGIN
     'notification_type', NEW.notification_type,
     'title', NEW.title,
     'severity', NEW.severity,
-    'at', pg_catalog.clock_timestamp())::text);
+    'at', pg_catalog.clock_timestamp()));
   RETURN NULL;
 END
 $$;
-REVOKE EXECUTE ON FUNCTION private.notify_account_notification() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION private.stream_notification_event() FROM PUBLIC;
 
-CREATE TRIGGER account_notifications_notify AFTER INSERT ON account_notifications
-  FOR EACH ROW EXECUTE FUNCTION private.notify_account_notification();
+CREATE TRIGGER account_notifications_stream AFTER INSERT ON account_notifications
+  FOR EACH ROW EXECUTE FUNCTION private.stream_notification_event();
