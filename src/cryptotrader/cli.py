@@ -82,6 +82,7 @@ def serve(
         str | None, typer.Option(help="Interface to bind (default from settings).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes (each with its pool).")] = 1,
 ) -> None:
     """Serve the API and dashboard (migrates first when needed)."""
     import uvicorn
@@ -92,8 +93,20 @@ def serve(
     target, _ = migrate_target(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"serving on http://{bind_host}:{bind_port} (database {target.describe()})")
+    if workers == 1:
+        uvicorn.run(
+            create_app(settings, target),
+            host=bind_host,
+            port=bind_port,
+            log_level=settings.log_level.lower(),
+        )
+        return
+    # several processes: each builds its app from the environment (the data dir's
+    # generated secrets are shared through the files, DATABASE_URL through the environment)
     uvicorn.run(
-        create_app(settings, target),
+        "cryptotrader.api.app:app_from_env",
+        factory=True,
+        workers=workers,
         host=bind_host,
         port=bind_port,
         log_level=settings.log_level.lower(),

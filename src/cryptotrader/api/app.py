@@ -85,3 +85,8 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
         return JSONResponse({"status": "ok", "database": "ok"})
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from the environment: uvicorn's factory for several workers."""
+    return create_app(get_settings())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -80,16 +79,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        template = _route_template(request)
-        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, template).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(Measure, metrics=metrics)
 
     @app.get(
         "/metrics",
@@ -111,14 +101,45 @@ def install(app: FastAPI, settings: Settings) -> None:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _route_template(request: Request) -> str:
+class Measure:
+    """Counts and times every HTTP request by route template (a pure ASGI middleware:
+    Starlette's @app.middleware("http") costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            template = _route_template(scope)
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.latency.labels(scope["method"], template).observe(
+                time.perf_counter() - started
+            )
+
+
+def _route_template(scope: Scope) -> str:
     """The matched route's path template (bounded label values, unlike raw URLs). Routes of
     included routers carry their path without the include prefix, so it is put back."""
-    found = getattr(request.scope.get("route"), "path", None)
+    found = getattr(scope.get("route"), "path", None)
     if found is None:
         return "unmatched"
     path = str(found)
-    if request.url.path.startswith(API_PREFIX) and not path.startswith(API_PREFIX):
+    if str(scope.get("path", "")).startswith(API_PREFIX) and not path.startswith(API_PREFIX):
         return API_PREFIX + path
     return path
 

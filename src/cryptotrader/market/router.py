@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter
 
 from cryptotrader.api.deps import AnyCaller
 from cryptotrader.api.problems import responses
@@ -35,17 +36,43 @@ class FeedStatus(BaseModel):
     lag_seconds: float | None
 
 
-@router.get("/prices", summary="Every tracked price in USD and AUD, with its age")
+# The full price list is the same for every caller and changes once per feed refresh:
+# each process serves it from memory for up to PRICES_TTL seconds (ages may lag that much).
+PRICES_TTL = 0.5
+_PRICE_LIST = TypeAdapter(list[cache.Price])
+
+
+@router.get(
+    "/prices",
+    response_model=list[cache.Price],
+    summary="Every tracked price in USD and AUD, with its age",
+    description=f"Public. The unfiltered list is cached per process for {PRICES_TTL} s.",
+)
 async def prices(
+    request: Request,
     caller: AnyCaller,
     symbols: Annotated[
         str | None, Query(max_length=2000, description="Comma-separated, e.g. `BTC,ETH`.")
     ] = None,
     max_age_seconds: MaxAge = 300,
-) -> list[cache.Price]:
+) -> Response:
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    now = time.monotonic()
+    state = request.app.state
+    if not hasattr(state, "price_list_cache"):
+        state.price_list_cache = {}
+    _price_list: dict[int, tuple[float, bytes]] = state.price_list_cache
+    cached = _price_list.get(max_age_seconds) if wanted is None else None
+    if cached is not None and cached[0] > now:
+        return Response(cached[1], media_type="application/json")
     async with caller.unit() as conn:
-        return await cache.list_prices(conn, symbols=wanted, max_age_seconds=max_age_seconds)
+        found = await cache.list_prices(conn, symbols=wanted, max_age_seconds=max_age_seconds)
+    body = _PRICE_LIST.dump_json(found)
+    if wanted is None:
+        if len(_price_list) > 100:  # bounded: max_age_seconds is caller-chosen
+            _price_list.clear()
+        _price_list[max_age_seconds] = (now + PRICES_TTL, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/prices/{symbol}", responses=responses(UnknownSymbol), summary="One price")
