@@ -118,3 +118,16 @@ async def pool(db: TestDatabase) -> AsyncIterator[AsyncConnectionPool[Conn]]:
     await p.open()
     yield p
     await p.close()
+
+
+@pytest.fixture
+def cli_env(db: TestDatabase, tmp_path: Path) -> dict[str, str]:
+    """The environment of a `cryptotrader` subprocess pointed at the test database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOTRADER_")}
+    env.update(
+        DATABASE_URL=db.owner_conninfo,
+        CRYPTOTRADER_DATA_DIR=str(tmp_path / "data"),
+        CRYPTOTRADER_APP_PASSWORD=APP_PASSWORD,
+        COLUMNS="200",
+    )
+    return env

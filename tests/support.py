@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,3 +153,16 @@ def create_trade(
     ).fetchone()
     assert row is not None
     return uuid.UUID(str(row["id"]))
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``cryptotrader ARGS`` as a user runs it: a subprocess (see the ``cli_env`` fixture)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cryptotrader", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )

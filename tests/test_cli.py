@@ -2,38 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from tests.support import APP_PASSWORD, TestDatabase
-
-
-def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cryptotrader", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-
-
-@pytest.fixture
-def cli_env(db: TestDatabase, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOTRADER_")}
-    env.update(
-        DATABASE_URL=db.owner_conninfo,
-        CRYPTOTRADER_DATA_DIR=str(tmp_path / "data"),
-        CRYPTOTRADER_APP_PASSWORD=APP_PASSWORD,
-        COLUMNS="200",
-    )
-    return env
+from tests.support import TestDatabase, run_cli
 
 
 def test_migrate_status_seed_and_users(

@@ -291,3 +291,14 @@ def test_candles_stored_and_aggregated(api: Api) -> None:
         params={"symbol": "BTC", "timeframe": "1m", "source_timeframe": "1h"},
     )
     assert (bad.status_code, bad.json()["code"]) == (422, "invalid_request")
+
+
+def test_account_fields_cannot_be_nulled(api: Api) -> None:
+    _, h = api.user()
+    acct = account_id(api, h)
+    for field in ("account_name", "account_type", "risk_level", "tags", "fill_model"):
+        r = api.client.patch(f"/api/v1/accounts/{acct}", headers=h, json={field: None})
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), field
+    cleared = api.client.patch(f"/api/v1/accounts/{acct}", headers=h, json={"description": None})
+    assert cleared.status_code == 200 and cleared.json()["description"] is None
+    assert api.client.get(f"/api/v1/accounts/{acct}", headers=h).status_code == 200

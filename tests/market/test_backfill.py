@@ -18,7 +18,6 @@ from cryptotrader.market.exchange import CcxtCandleProvider
 from cryptotrader.market.schemas import ProviderError
 from tests.support import TestDatabase
 
-pytest.importorskip("ccxt")
 pytestmark = pytest.mark.anyio
 
 START = datetime(2020, 12, 1, tzinfo=UTC)
@@ -105,16 +104,7 @@ class StubBinance:
 
 
 @pytest.fixture
-def binance(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubBinance]:
-    for name in (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
+def binance() -> Iterator[StubBinance]:
     stub = StubBinance()
     stub.thread.start()
     yield stub

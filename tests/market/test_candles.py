@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -29,7 +26,7 @@ from cryptotrader.market.candles import (
     get_candles,
     import_candles_csv,
 )
-from tests.support import APP_PASSWORD, TestDatabase
+from tests.support import TestDatabase, run_cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ohlcv"
 FILES = {  # file -> (symbol, timeframe)
@@ -582,30 +579,6 @@ def test_progress_is_reported(db: TestDatabase, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ the command line
-
-
-def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cryptotrader", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-
-
-@pytest.fixture
-def cli_env(db: TestDatabase, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOTRADER_")}
-    env.update(
-        DATABASE_URL=db.owner_conninfo,
-        CRYPTOTRADER_DATA_DIR=str(tmp_path / "data"),
-        CRYPTOTRADER_APP_PASSWORD=APP_PASSWORD,
-        COLUMNS="200",
-    )
-    return env
 
 
 def test_cli_import_and_candles(cli_env: dict[str, str], db: TestDatabase, tmp_path: Path) -> None:

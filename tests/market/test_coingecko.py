@@ -186,14 +186,6 @@ class StubCoinGecko:
         return Handler
 
 
-@pytest.fixture(autouse=True)
-def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loopback only: no proxy from the environment may reroute the stub's traffic."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("all_proxy", raising=False)
-
-
 @pytest.fixture
 def stub() -> Iterator[StubCoinGecko]:
     server = StubCoinGecko()

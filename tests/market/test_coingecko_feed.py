@@ -32,16 +32,7 @@ FAILURES = {
 
 
 @pytest.fixture
-def live_stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubCoinGecko]:
-    for name in (
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
+def live_stub() -> Iterator[StubCoinGecko]:
     server = StubCoinGecko()
     now = int(time.time())
     server.verbatim = False

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AccountType = Literal["conservative", "balanced", "aggressive", "day_trading", "swing_trading"]
 RiskLevel = Literal["very_low", "low", "medium", "high", "very_high", "aggressive"]
@@ -63,6 +63,16 @@ class AccountUpdate(BaseModel):
     taker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
     maker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
     max_price_age_seconds: int | None = Field(default=None, ge=1, le=86400)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> AccountUpdate:
+        """Omit a field to leave it; only the description may be cleared with null."""
+        nulls = [
+            n for n in self.model_fields_set if getattr(self, n) is None and n != "description"
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null (omit it to keep it)")
+        return self
 
 
 class Account(BaseModel):

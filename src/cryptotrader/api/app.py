@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
     problems.install(app)
     middleware.install(app, settings)
     for router in v1_routers():
-        app.include_router(router, prefix="/api/v1")
+        # a body that is not JSON at all (not UTF-8, say) is refused before validation
+        app.include_router(router, prefix="/api/v1", responses=problems.BAD_REQUEST)
 
     @app.get("/health", tags=["system"], summary="Liveness and database check")
     async def health(request: Request) -> JSONResponse:

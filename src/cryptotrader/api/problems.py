@@ -60,6 +60,11 @@ class Problem(BaseModel):
     )
 
 
+BAD_REQUEST: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "`bad_request`"}
+}
+
+
 def problem(
     status: int, code: str, title: str, detail: str, *, instance: str | None = None, **extra: Any
 ) -> JSONResponse:
@@ -138,6 +143,15 @@ def install(app: FastAPI) -> None:
                 mapped.status, mapped.code, mapped.title, mapped.detail, instance=request.url.path
             )
         state = exc.sqlstate or ""
+        if not state and isinstance(exc, psycopg.DataError):
+            # refused by the driver before it reached the server (a NUL in text, say)
+            return problem(
+                422,
+                "invalid_request",
+                "Invalid value",
+                str(exc).split("\n")[0],
+                instance=request.url.path,
+            )
         if state in _SQLSTATE or state.startswith("22"):
             status, code, title = _SQLSTATE.get(state, (422, "invalid_request", "Invalid value"))
             detail = (exc.diag.message_primary or title) if state != "42501" else title

@@ -112,7 +112,9 @@ class CandleOut(BaseModel):
 )
 async def candles(
     caller: AnyCaller,
-    symbol: Annotated[str, Query(min_length=1, max_length=15)],
+    symbol: Annotated[
+        str, Query(min_length=1, max_length=15, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,14}$")
+    ],
     timeframe: Timeframe,
     source_timeframe: Timeframe | None = None,
     since: Annotated[datetime | None, Query(alias="from")] = None,

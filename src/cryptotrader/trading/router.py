@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader.api.deps import SignedIn
 from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -200,16 +201,25 @@ async def cancel_order(caller: SignedIn, order_id: UUID) -> Trade:
         return trade
 
 
+class TradeFilter(BaseModel):
+    """The filters of /trades and /trades.csv (unknown query parameters are ignored: the
+    model shares the query string with cursor and limit)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    account_id: UUID | None = None
+    symbol: str | None = Field(default=None, max_length=15)
+    side: Side | None = None
+    bot_id: UUID | None = None
+    category: str | None = Field(default=None, max_length=50)
+    since: datetime | None = Field(default=None, alias="from")
+    until: datetime | None = Field(default=None, alias="to")
+
+
 @router.get("/trades", responses=responses(NotAuthenticated), summary="Your fills, newest first")
 async def list_trades(
     caller: SignedIn,
-    account_id: UUID | None = None,
-    symbol: Annotated[str | None, Query(max_length=15)] = None,
-    side: Side | None = None,
-    bot_id: UUID | None = None,
-    category: Annotated[str | None, Query(max_length=50)] = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    filters: Annotated[TradeFilter, Query()],
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> Page[Trade]:
@@ -217,13 +227,7 @@ async def list_trades(
         items = await service.list_orders(
             conn,
             status="completed",
-            account_id=account_id,
-            symbol=symbol,
-            side=side,
-            bot_id=bot_id,
-            category=category,
-            since=since,
-            until=until,
+            **filters.model_dump(),
             after=decode_cursor(cursor),
             limit=limit,
         )
@@ -237,12 +241,7 @@ async def list_trades(
     response_class=StreamingResponse,
 )
 async def export_trades(
-    caller: SignedIn,
-    account_id: UUID | None = None,
-    symbol: Annotated[str | None, Query(max_length=15)] = None,
-    side: Side | None = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
+    caller: SignedIn, filters: Annotated[TradeFilter, Query()]
 ) -> StreamingResponse:
     rows: list[Trade] = []
     async with caller.unit() as conn:
@@ -251,11 +250,7 @@ async def export_trades(
             page = await service.list_orders(
                 conn,
                 status="completed",
-                account_id=account_id,
-                symbol=symbol,
-                side=side,
-                since=since,
-                until=until,
+                **filters.model_dump(),
                 after=after,
                 limit=service.MAX_PAGE,
             )

@@ -51,12 +51,7 @@ BEGIN
   IF t.id IS NOT NULL THEN
     UPDATE public.account_templates SET usage_count = coalesce(usage_count, 0) + 1 WHERE id = t.id;
   END IF;
-
-  INSERT INTO public.paper_account_audit (user_id, account_id, action, old_balance, new_balance,
-                                          amount_changed, reason, metadata)
-  VALUES (p_user_id, acct.id, 'account_created', 0, opening, opening, 'account opened',
-          jsonb_build_object('template_id', t.id));
-  RETURN acct;
+  RETURN acct;  -- the opening audit row is written by a trigger on the accounts table (0006)
 END
 $$;
 
