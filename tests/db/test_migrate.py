@@ -81,3 +81,55 @@ def test_user_with_a_template_named_like_a_builtin_can_be_deleted(db: TestDataba
         ).fetchone()
         gone = conn.execute("SELECT count(*) AS n FROM profiles WHERE id = %s", [uid]).fetchone()
     assert left == {"n": 1} and gone == {"n": 0}
+
+
+def test_every_updated_at_is_kept_by_a_trigger(db: TestDatabase) -> None:
+    with db.owner() as conn:
+        missing = conn.execute(
+            "SELECT c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'updated_at'"
+            " WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND NOT EXISTS ("
+            "   SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+            "    WHERE t.tgrelid = c.oid AND p.proname = 'set_updated_at')"
+        ).fetchall()
+        uid = create_user(conn)
+        before = conn.execute("SELECT updated_at FROM profiles WHERE id = %s", [uid]).fetchone()
+        conn.execute(
+            "UPDATE profiles SET display_name = 'x', updated_at = '2000-01-01' WHERE id = %s", [uid]
+        )
+        after = conn.execute("SELECT updated_at FROM profiles WHERE id = %s", [uid]).fetchone()
+    assert missing == []
+    assert before is not None and after is not None and after["updated_at"] >= before["updated_at"]
+
+
+def test_new_partitions_take_their_rows_out_of_the_default_one(db: TestDatabase) -> None:
+    with db.owner() as conn:
+        uid = create_user(conn)
+        acct = conn.execute(
+            "SELECT id FROM paper_trading_accounts WHERE user_id = %s", [uid]
+        ).fetchone()
+        assert acct is not None
+        far = "2030-06-15T12:00:00Z"  # no partition yet: lands in the default one
+        conn.execute(
+            "INSERT INTO paper_trades"
+            " (user_id, account_id, symbol, side, amount, price, created_at)"
+            " VALUES (%s, %s, 'BTC', 'buy', 1, 1, %s)",
+            [uid, acct["id"], far],
+        )
+        assert conn.execute("SELECT count(*) AS n FROM paper_trades_default").fetchone() == {"n": 1}
+        conn.execute(
+            "SELECT private.create_range_partition('public.paper_trades', 'paper_trades_2030_06',"
+            " 'created_at', '2030-06-01 00:00:00+00', '2030-07-01 00:00:00+00')"
+        )
+        moved = conn.execute("SELECT count(*) AS n FROM paper_trades_2030_06").fetchone()
+        left = conn.execute("SELECT count(*) AS n FROM paper_trades_default").fetchone()
+        total = conn.execute("SELECT count(*) AS n FROM paper_trades").fetchone()
+        rls = conn.execute(
+            "SELECT relrowsecurity AND relforcerowsecurity AS locked FROM pg_class"
+            " WHERE relname = 'paper_trades_2030_06'"
+        ).fetchone()
+        ahead = conn.execute("SELECT create_partitions_ahead(2) AS n").fetchone()
+    assert (moved, left, total) == ({"n": 1}, {"n": 0}, {"n": 1})
+    assert rls == {"locked": True}
+    assert ahead == {"n": 0}  # migrate already made the coming ones
