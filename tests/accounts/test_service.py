@@ -160,3 +160,20 @@ async def test_another_users_account_is_simply_not_there(db: TestDatabase, pool:
     async with as_user(pool, user_claims(bob)) as conn:
         with pytest.raises(InvalidRequest):
             await service.update_account(conn, target, AccountUpdate())
+
+
+async def test_set_default_updates_the_default_account_setting(
+    db: TestDatabase, pool: Pool
+) -> None:
+    with db.owner() as conn:
+        alice = create_user(conn)
+    async with as_user(pool, user_claims(alice)) as conn:
+        side = await service.create_account(conn, AccountCreate(account_name="Side"))
+        await service.set_default(conn, side.id)
+    with db.owner() as conn:
+        setting = conn.execute(
+            "SELECT setting_value FROM user_settings"
+            " WHERE user_id = %s AND setting_name = 'default_account_id'",
+            [alice],
+        ).fetchone()
+    assert setting == {"setting_value": str(side.id)}

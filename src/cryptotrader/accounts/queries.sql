@@ -46,7 +46,15 @@ UPDATE paper_trading_accounts SET status = %(status)s::account_status_enum
  WHERE id = %(id)s RETURNING id;
 
 -- set_default --
-UPDATE paper_trading_accounts SET is_default = true WHERE id = %(id)s RETURNING id;
+-- The default account, and the setting that names it, together.
+WITH made AS (
+  UPDATE paper_trading_accounts SET is_default = true WHERE id = %(id)s RETURNING id, user_id
+), noted AS (
+  INSERT INTO user_settings (user_id, setting_name, setting_value)
+  SELECT user_id, 'default_account_id', to_jsonb(id::text) FROM made
+  ON CONFLICT (user_id, setting_name) DO UPDATE SET setting_value = EXCLUDED.setting_value
+)
+SELECT id FROM made;
 
 -- reset_account --
 SELECT id FROM reset_paper_account(%(id)s, %(reason)s);
