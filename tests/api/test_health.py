@@ -39,3 +39,20 @@ def test_health_is_ok_then_503_when_the_database_goes_away_then_ok_again(db: Tes
         while client.get("/health").status_code != 200:
             assert time.monotonic() < deadline, "health did not recover"
             time.sleep(0.2)
+
+
+def test_the_app_runs_the_market_feed_unless_told_not_to(db: TestDatabase) -> None:
+    with db.owner() as conn:
+        conn.execute("UPDATE market_data_cache SET last_updated = now() - interval '1 hour'")
+    settings = Settings(run_workers=True, market_interval=0.2, pool_min_size=1, pool_max_size=4)
+    with TestClient(create_app(settings, target_for(db))) as client:
+        deadline = time.monotonic() + 15
+        while True:
+            feed = client.get("/api/v1/market/feed").json()
+            if feed and feed["refresh_count"] >= 2:
+                break
+            assert time.monotonic() < deadline, f"the feed did not run: {feed}"
+            time.sleep(0.2)
+        btc = client.get("/api/v1/market/prices/BTC").json()
+    assert feed["provider"] == "simulated" and feed["last_error"] is None
+    assert btc["exchange"] == "simulated" and not btc["stale"]

@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
             app.state.pool = await stack.enter_async_context(app_pool(resolved, settings))
             # the live stream: one LISTEN connection per process, fanned out to websockets
             await stack.enter_async_context(stream.listening(app, resolved.app))
+            if settings.run_workers:  # the market feed (one leader across all processes)
+                stack.push_async_callback(_stop_workers, await _start_workers(settings, resolved))
             yield
 
     app = FastAPI(
