@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install the project with its dev tools
 
 .PHONY: run
-run: $(STAMP) ## Start PostgreSQL, migrate, seed demo data, serve API + dashboard + workers
+run: $(STAMP) ## Start PostgreSQL, migrate, seed demo data, serve the API with the market feed
 	$(BIN)/cryptotrader db migrate
 	$(BIN)/cryptotrader db seed
 	$(BIN)/cryptotrader serve

@@ -84,7 +84,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="API processes (each with its pool).")] = 1,
 ) -> None:
-    """Serve the API and dashboard (migrates first when needed)."""
+    """Serve the API and run the workers in-process (migrates first when needed)."""
     import uvicorn
 
     from cryptotrader.api.app import create_app
