@@ -8,6 +8,7 @@ connections and never see each other's rows.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -37,10 +38,12 @@ def pg_server() -> Iterator[PgServer]:
     # Not under pytest's tmp_path: pytest prunes old base temp dirs, which would pull the
     # data directory from under a server still used by a concurrent session.
     data_dir = Path(tempfile.mkdtemp(prefix="ct-test-pg-"))
+    # registered before the server's own exit handler, so it runs after it (that handler
+    # takes a lock file in data_dir/run and would leave it behind)
+    atexit.register(shutil.rmtree, data_dir, True)
     server = start_embedded(data_dir)
     yield PgServer(admin=server.conninfo(), bin_dir=embedded_bin_dir())
     server.handle.cleanup()
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _create_db(admin: str, name: str, template: str | None = None) -> None:
