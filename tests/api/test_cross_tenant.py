@@ -99,6 +99,7 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("POST", "/accounts/{account_id}/reset"): Walk(lambda t: {"reason": "cross-tenant walk"}),
     ("GET", "/accounts/{account_id}/positions"): Walk(),
     ("GET", "/accounts/{account_id}/audit"): Walk(),
+    ("GET", "/accounts/{account_id}/trades"): Walk(),
     ("GET", "/orders/{order_id}"): Walk(),
     ("POST", "/orders/{order_id}/cancel"): Walk(),
     ("GET", "/market/prices/{symbol}"): Skip("a public price keyed by ticker"),

@@ -302,3 +302,18 @@ def test_account_fields_cannot_be_nulled(api: Api) -> None:
     cleared = api.client.patch(f"/api/v1/accounts/{acct}", headers=h, json={"description": None})
     assert cleared.status_code == 200 and cleared.json()["description"] is None
     assert api.client.get(f"/api/v1/accounts/{acct}", headers=h).status_code == 200
+
+
+def test_an_accounts_trades(api: Api) -> None:
+    _, h = api.user()
+    acct = account_id(api, h)
+    other = api.client.post("/api/v1/accounts", headers=h, json={"account_name": "Other"}).json()
+    for target in (acct, acct, other["id"]):
+        body = {"account_id": target, "symbol": "ETH", "side": "buy", "amount": "0.01"}
+        assert api.client.post("/api/v1/orders", headers=h, json=body).status_code == 201
+    page = api.client.get(f"/api/v1/accounts/{acct}/trades", headers=h, params={"limit": 1}).json()
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    rest = api.client.get(
+        f"/api/v1/accounts/{acct}/trades", headers=h, params={"cursor": page["next_cursor"]}
+    ).json()
+    assert [t["account_id"] for t in page["items"] + rest["items"]] == [acct, acct]

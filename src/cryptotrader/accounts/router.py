@@ -19,7 +19,7 @@ from cryptotrader.accounts.schemas import (
     Position,
 )
 from cryptotrader.api.deps import SignedIn
-from cryptotrader.api.pagination import Limit
+from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from cryptotrader.api.problems import responses
 from cryptotrader.errors import (
     AccountNotFound,
@@ -28,6 +28,8 @@ from cryptotrader.errors import (
     NotAuthenticated,
     TemplateNotFound,
 )
+from cryptotrader.trading import service as trading
+from cryptotrader.trading.schemas import Trade
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 COMMON = responses(NotAuthenticated)
@@ -148,6 +150,22 @@ async def reset(
 async def positions(caller: SignedIn, account_id: UUID) -> list[Position]:
     async with caller.unit() as conn:
         return await service.list_positions(conn, account_id)
+
+
+@router.get("/{account_id}/trades", responses=ONE, summary="This account's fills, newest first")
+async def trades(
+    caller: SignedIn, account_id: UUID, cursor: Cursor = None, limit: Limit = 100
+) -> Page[Trade]:
+    async with caller.unit() as conn:
+        await service.require_account(conn, account_id)
+        items = await trading.list_orders(
+            conn,
+            status="completed",
+            account_id=account_id,
+            after=decode_cursor(cursor),
+            limit=limit,
+        )
+    return page_of(items, limit)
 
 
 @router.get("/{account_id}/audit", responses=ONE, summary="Balance history, newest first")

@@ -87,12 +87,13 @@ async def reset_account(conn: Conn, account_id: UUID, reason: str | None = None)
     return await get_account(conn, require(row, AccountNotFound())["id"])
 
 
-async def _require_account(conn: Conn, account_id: UUID) -> None:
+async def require_account(conn: Conn, account_id: UUID) -> None:
+    """Raise AccountNotFound unless the caller can see this account."""
     require(await fetch_one(conn, Q["account_exists"], {"id": account_id}), AccountNotFound())
 
 
 async def list_positions(conn: Conn, account_id: UUID) -> list[Position]:
-    await _require_account(conn, account_id)
+    await require_account(conn, account_id)
     rows = await fetch_all(conn, Q["list_positions"], {"id": account_id})
     return [Position.model_validate(r) for r in rows]
 
@@ -100,7 +101,7 @@ async def list_positions(conn: Conn, account_id: UUID) -> list[Position]:
 async def list_audit(
     conn: Conn, account_id: UUID, *, before: datetime | None = None, limit: int = 100
 ) -> list[AuditEntry]:
-    await _require_account(conn, account_id)
+    await require_account(conn, account_id)
     rows = await fetch_all(
         conn,
         Q["list_audit"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, Protocol, TypeVar
 from uuid import UUID
 
 from fastapi import Query
@@ -46,3 +46,18 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, UUID] | None:
         return datetime.fromisoformat(at), UUID(row_id)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor("the cursor is not one this API issued") from exc
+
+
+class _Keyed(Protocol):
+    created_at: datetime
+    id: UUID
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def page_of(items: list[K], limit: int) -> Page[K]:
+    """A page of newest-first rows; a full page carries the cursor of its last row."""
+    last = items[-1] if len(items) == limit else None
+    cursor = encode_cursor(last.created_at, last.id) if last else None
+    return Page(items=items, next_cursor=cursor)  # unparametrised: K is only for the checker

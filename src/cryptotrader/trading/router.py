@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader.api.deps import SignedIn
-from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from cryptotrader.api.problems import responses
 from cryptotrader.db.calls import fetch_one
 from cryptotrader.errors import (
@@ -180,7 +180,7 @@ async def list_orders(
             after=decode_cursor(cursor),
             limit=limit,
         )
-    return _page(items, limit)
+    return page_of(items, limit)
 
 
 @router.get("/orders/{order_id}", responses=responses(NotAuthenticated, OrderNotFound))
@@ -231,7 +231,7 @@ async def list_trades(
             after=decode_cursor(cursor),
             limit=limit,
         )
-    return _page(items, limit)
+    return page_of(items, limit)
 
 
 @router.get(
@@ -276,11 +276,4 @@ async def export_trades(
         body(),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="trades.csv"'},
-    )
-
-
-def _page(items: list[Trade], limit: int) -> Page[Trade]:
-    last = items[-1] if len(items) == limit else None
-    return Page[Trade](
-        items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
     )
