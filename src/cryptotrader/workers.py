@@ -4,9 +4,13 @@ They coordinate only through PostgreSQL, so any number of processes may run them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
+import psycopg
+
 from cryptotrader.config import Settings
+from cryptotrader.db.errors import DatabaseError
 from cryptotrader.db.runtime import app_pool
 from cryptotrader.db.session import as_service
 from cryptotrader.db.target import DatabaseTarget
@@ -23,6 +27,22 @@ async def build_market_feed(settings: Settings, target: DatabaseTarget) -> Marke
     return MarketFeed(conninfo=target.app, provider=provider, interval=refresh_interval(settings))
 
 
+async def start_market_feed(
+    settings: Settings, target: DatabaseTarget, stop: asyncio.Event
+) -> MarketFeed | None:
+    """The feed, once the database answers (retrying with backoff until ``stop``)."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return await build_market_feed(settings, target)
+        except (psycopg.OperationalError, DatabaseError) as exc:
+            log.warning("market feed: cannot start yet (%s); retrying in %.0f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
+    return None
+
+
 async def run_workers(
     settings: Settings, target: DatabaseTarget, stop: asyncio.Event, only: set[str] | None = None
 ) -> None:
@@ -35,6 +55,7 @@ async def run_workers(
         )
     tasks = []
     if "market" in chosen:
-        feed = await build_market_feed(settings, target)
-        tasks.append(asyncio.create_task(feed.run(stop), name="market-feed"))
+        feed = await start_market_feed(settings, target, stop)
+        if feed is not None:
+            tasks.append(asyncio.create_task(feed.run(stop), name="market-feed"))
     await asyncio.gather(*tasks)

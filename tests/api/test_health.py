@@ -11,7 +11,7 @@ from tests.support_targets import target_for
 
 
 def test_health_is_ok_then_503_when_the_database_goes_away_then_ok_again(db: TestDatabase) -> None:
-    app = create_app(Settings(pool_min_size=1, pool_max_size=2), target_for(db))
+    app = create_app(Settings(pool_min_size=1, pool_max_size=2, run_workers=False), target_for(db))
     with TestClient(app) as client:
         ok = client.get("/health")
         assert ok.status_code == 200

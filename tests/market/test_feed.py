@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -295,3 +296,28 @@ def _wait_for_leader(
         time.sleep(0.1)
     errors = [p.stderr.read().decode() if p.stderr and p.poll() is not None else "" for p in procs]
     raise AssertionError(f"no leader within 15 s; {errors}")
+
+
+@pytest.mark.anyio
+async def test_the_feed_waits_for_the_database_instead_of_failing(db: TestDatabase) -> None:
+    from psycopg import sql
+
+    from cryptotrader.workers import start_market_feed
+    from tests.support_targets import target_for
+
+    settings = Settings(pool_min_size=1, pool_max_size=1)
+    with psycopg.connect(db.server.admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(db.name))
+        )
+    try:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(2.5, stop.set)
+        assert await start_market_feed(settings, target_for(db), stop) is None  # gave up cleanly
+    finally:
+        with psycopg.connect(db.server.admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(db.name))
+            )
+    feed = await start_market_feed(settings, target_for(db), asyncio.Event())
+    assert feed is not None and feed.provider.name == "simulated"
