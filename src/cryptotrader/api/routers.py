@@ -1,33 +1,19 @@
-"""The /api/v1 routers, one per domain, registered in one place."""
+"""The /api/v1 routers, one per domain, registered in one place (in OpenAPI order)."""
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import APIRouter
 
-# each module exposes `router`; listed in the order they appear in the OpenAPI document
-ROUTER_MODULES = (
-    "cryptotrader.auth.router",
-    "cryptotrader.accounts.router",
-    "cryptotrader.trading.router",
-    "cryptotrader.market.router",
-    "cryptotrader.api.stream",
-    "cryptotrader.profiles.router",
-    "cryptotrader.templates.router",
-    "cryptotrader.watchlists.router",
-    "cryptotrader.portfolios.router",
-)
+from cryptotrader.accounts.router import router as accounts
+from cryptotrader.api.stream import router as stream
+from cryptotrader.auth.router import router as auth
+from cryptotrader.market.router import router as market
+from cryptotrader.portfolios.router import router as portfolios
+from cryptotrader.profiles.router import router as profiles
+from cryptotrader.templates.router import router as templates
+from cryptotrader.trading.router import router as trading
+from cryptotrader.watchlists.router import router as watchlists
 
 
 def v1_routers() -> list[APIRouter]:
-    routers = []
-    for name in ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue  # not built yet
-        routers.append(module.router)
-    return routers
+    return [auth, accounts, trading, market, stream, profiles, templates, watchlists, portfolios]

@@ -28,8 +28,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cryptotrader.db.session import Conn
+from cryptotrader.errors import DomainError
 from cryptotrader.market import cache
 from cryptotrader.market.schemas import ProviderError, QuoteProvider, RateLimited
+from cryptotrader.trading import service as trading
 
 log = logging.getLogger(__name__)
 
@@ -138,14 +140,10 @@ class MarketFeed:
         for symbol, price in changed.items():
             try:
                 async with conn.transaction():
-                    cur = await conn.execute(
-                        "SELECT process_market_tick(%s, %s) AS n", [symbol, price]
-                    )
-                    row = await cur.fetchone()
-                    processed += int(row["n"]) if row else 0
-            except psycopg.Error as exc:
-                if isinstance(exc, psycopg.OperationalError):
-                    raise
+                    processed += await trading.process_tick(conn, symbol, price)
+            except psycopg.OperationalError:
+                raise  # the connection (and with it the lead) is gone
+            except (psycopg.Error, DomainError) as exc:
                 log.error("market feed: tick processing for %s failed: %s", symbol, exc)
         return processed
 
