@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.auth.tokens import decode_access_token
-from cryptotrader.db.session import Conn, as_anon, as_service, as_user
+from cryptotrader.db.session import Conn, as_anon, as_service, as_user, single_statement
 from cryptotrader.errors import NotAuthenticated
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
@@ -47,6 +48,18 @@ class Caller:
         context = as_user(self.pool, self.claims) if self.claims else as_anon(self.pool)
         async with context as conn:
             yield conn
+
+    @asynccontextmanager
+    async def gateway(self) -> AsyncIterator[Conn]:
+        """A connection for one ``gateway.*`` call, which runs as this caller by itself."""
+        if self.claims is None:
+            raise NotAuthenticated("sign in first")
+        async with single_statement(self.pool) as conn:
+            yield conn
+
+    @property
+    def claims_json(self) -> str:
+        return json.dumps(self.claims)
 
     @asynccontextmanager
     async def service_unit(self) -> AsyncIterator[Conn]:

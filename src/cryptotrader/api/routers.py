@@ -1,4 +1,7 @@
-"""The /api/v1 routers, one per domain, registered in one place (in OpenAPI order)."""
+"""The /api/v1 routers, one per domain, registered in one place.
+
+FastAPI matches a request against the routers in this order (twice: to select, then to
+dispatch), so the hottest routes come first: placing orders and reading prices."""
 
 from __future__ import annotations
 
@@ -16,4 +19,4 @@ from cryptotrader.watchlists.router import router as watchlists
 
 
 def v1_routers() -> list[APIRouter]:
-    return [auth, accounts, trading, market, stream, profiles, templates, watchlists, portfolios]
+    return [trading, market, accounts, auth, stream, profiles, templates, watchlists, portfolios]

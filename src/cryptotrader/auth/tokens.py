@@ -3,6 +3,8 @@ auth.role() and auth.is_admin() read (Supabase's shape)."""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -14,6 +16,11 @@ from cryptotrader.errors import NotAuthenticated
 AUDIENCE = "authenticated"
 ISSUER = "cryptotrader"
 ACCESS_TTL = timedelta(minutes=15)
+VERIFIED_CACHE_SIZE = 10_000
+# Tokens already verified by this process: (secret, token) -> (claims, exp). Verifying
+# (base64, JSON, HMAC, claim checks) is a good part of a small request's cost, and the same
+# token comes back with every request of a session; expiry is still checked on every use.
+_verified: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = OrderedDict()
 
 
 class InvalidToken(NotAuthenticated):
@@ -50,7 +57,23 @@ def issue_access_token(
 
 
 def decode_access_token(secret: str, token: str) -> dict[str, Any]:
-    """The token's claims. Raises InvalidToken when it is malformed, forged or expired."""
+    """The token's claims (a copy). Raises InvalidToken when it is malformed, forged or
+    expired. A token verified before is not verified again until it expires."""
+    key = (secret, token)
+    hit = _verified.get(key)
+    if hit is not None:
+        claims, exp = hit
+        if time.time() < exp:
+            return dict(claims)
+        del _verified[key]
+    claims = _verify(secret, token)
+    _verified[key] = (claims, float(claims["exp"]))
+    if len(_verified) > VERIFIED_CACHE_SIZE:
+        _verified.popitem(last=False)
+    return dict(claims)
+
+
+def _verify(secret: str, token: str) -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,

@@ -8,12 +8,14 @@ Services never commit: leaving the block commits, an exception rolls back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -69,3 +71,18 @@ def as_anon(pool: AsyncConnectionPool[Conn]) -> AbstractAsyncContextManager[Conn
 def as_service(pool: AsyncConnectionPool[Conn]) -> AbstractAsyncContextManager[Conn]:
     """One transaction as ``service_role``, for workers and system jobs."""
     return _unit(pool, "service_role", {"role": "service_role"})
+
+
+@asynccontextmanager
+async def single_statement(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
+    """A connection in autocommit mode for one statement that is a whole unit by itself: a
+    ``gateway`` function that switches its own transaction to the caller's role and claims
+    (one round trip instead of BEGIN, role switch, call, COMMIT). The connection goes back to
+    the pool in its usual transactional mode."""
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(psycopg.Error):  # a broken connection is discarded anyway
+                await conn.set_autocommit(False)

@@ -24,6 +24,20 @@ SELECT * FROM execute_paper_trade(
   p_trade_category => %(trade_category)s, p_tags => %(tags)s, p_notes => %(notes)s)
 """
 
+# The same call through gateway.place_order(), which switches to the caller's role and claims
+# itself and writes the audit row: one statement, one round trip (migration 0016).
+_PLACE_AS_CALLER = """
+SELECT * FROM gateway.place_order(
+  p_claims => %(claims)s, p_ip => %(ip)s::inet, p_user_agent => %(user_agent)s,
+  p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
+  p_amount => %(amount)s,
+  p_order_type => %(order_type)s, p_limit_price => %(limit_price)s, p_stop_price => %(stop_price)s,
+  p_time_in_force => %(time_in_force)s, p_expires_at => %(expires_at)s,
+  p_stop_loss => %(stop_loss)s, p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s,
+  p_reasoning => %(reasoning)s, p_confidence_level => %(confidence_level)s,
+  p_trade_category => %(trade_category)s, p_tags => %(tags)s, p_notes => %(notes)s)
+"""
+
 MAX_PAGE = 500
 Q = load_queries("cryptotrader.trading")
 
@@ -37,6 +51,17 @@ async def place_order(conn: Conn, order: OrderRequest) -> Trade:
     nothing is written then.
     """
     row = await fetch_one(conn, _PLACE, order.model_dump())
+    return Trade.model_validate(require(row, OrderNotFound()))
+
+
+async def place_order_as_caller(
+    conn: Conn, claims: str, order: OrderRequest, *, ip: str | None, user_agent: str | None
+) -> Trade:
+    """:func:`place_order` and its ``order.place`` audit row in one statement, on an
+    autocommit connection (:func:`cryptotrader.db.session.single_statement`): the database
+    switches to the caller given by ``claims`` (JSON) itself. Same rejections."""
+    params = order.model_dump() | {"claims": claims, "ip": ip, "user_agent": user_agent}
+    row = await fetch_one(conn, _PLACE_AS_CALLER, params)
     return Trade.model_validate(require(row, OrderNotFound()))
 
 
