@@ -44,6 +44,7 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 
 .PHONY: bench
 bench: $(STAMP) ## Run every benchmark script (see docs/benchmarks.md)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 .PHONY: clean

@@ -1,0 +1,1 @@
+"""Performance analytics: the metrics library (backtests now, account analytics later)."""

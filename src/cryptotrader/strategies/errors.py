@@ -1,0 +1,25 @@
+"""Errors of strategies: an unknown name or parameters that do not validate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptotrader.errors import InvalidRequest
+
+
+class UnknownStrategy(InvalidRequest):
+    code = "unknown_strategy"
+    title = "Unknown strategy"
+
+
+class InvalidStrategyParameters(InvalidRequest):
+    """``errors`` lists each problem as ``{"field": ..., "message": ...}``."""
+
+    code = "invalid_strategy_parameters"
+    title = "Invalid strategy parameters"
+
+    def __init__(
+        self, detail: str | None = None, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.errors = errors or []
