@@ -37,7 +37,9 @@ ONE = responses(NotAuthenticated, AccountNotFound)
 
 
 class ResetRequest(BaseModel):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(
+        default=None, max_length=500, examples=["Starting over with a new strategy"]
+    )
 
 
 @router.get("", responses=COMMON, summary="Your accounts, valued at current prices")

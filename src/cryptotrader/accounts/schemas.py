@@ -9,18 +9,42 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cryptotrader.auth.schemas import EXAMPLE_USER_ID
+
 AccountType = Literal["conservative", "balanced", "aggressive", "day_trading", "swing_trading"]
 RiskLevel = Literal["very_low", "low", "medium", "high", "very_high", "aggressive"]
 AccountStatus = Literal["active", "paused", "archived", "suspended"]
 FillModel = Literal["ideal", "fixed", "volume"]
 
 _COLOR = r"^#[0-9a-fA-F]{6}$"
+# The examples tell one story: Alice's account bought 0.05 BTC at ~97,000 USD.
+EXAMPLE_ACCOUNT_ID = "0b6c3e8a-5f2d-4c71-9a43-7e1d2b9f6c05"
+_TEMPLATE_ID = "5e2b8c71-3f4a-4d9e-b6a0-8c1f7d2e9a43"  # templates.schemas.EXAMPLE_TEMPLATE_ID
+_TRADE_ID = "a3d9f2c1-7b4e-4f68-8c15-9e2a6d0b7f34"  # trading.schemas.EXAMPLE_ORDER_ID
 
 
 class AccountCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_name": "Swing BTC",
+                    "account_type": "swing_trading",
+                    "risk_level": "medium",
+                    "initial_balance": "100000.00",
+                    "max_daily_loss": "1500.00",
+                    "max_position_size": "10000.00",
+                    "color_theme": "#f59e0b",
+                    "tags": ["btc", "swing"],
+                    "description": "Multi-day BTC swings around the weekly range.",
+                }
+            ]
+        },
+    )
 
-    account_name: str = Field(min_length=1, max_length=100)
+    account_name: str = Field(min_length=1, max_length=100, examples=["Swing BTC"])
     account_type: AccountType = "balanced"
     risk_level: RiskLevel = "medium"
     initial_balance: Decimal = Field(default=Decimal("100000.00"), gt=0, le=Decimal("1e12"))
@@ -35,10 +59,22 @@ class AccountCreate(BaseModel):
 
 
 class AccountFromTemplate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "template_id": _TEMPLATE_ID,
+                    "account_name": "Conservative DCA",
+                    "initial_balance": "25000.00",
+                }
+            ]
+        },
+    )
 
-    template_id: UUID
-    account_name: str = Field(min_length=1, max_length=100)
+    template_id: UUID = Field(examples=[_TEMPLATE_ID])
+    account_name: str = Field(min_length=1, max_length=100, examples=["Conservative DCA"])
     is_default: bool = False
     initial_balance: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
 
@@ -46,7 +82,22 @@ class AccountFromTemplate(BaseModel):
 class AccountUpdate(BaseModel):
     """Fields a user may change; money columns are not among them."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_name": "Swing BTC (tight)",
+                    "max_daily_loss": "1000.00",
+                    "tags": ["btc", "swing", "tight-stops"],
+                    "fill_model": "fixed",
+                    "slippage_bps": "5",
+                    "max_price_age_seconds": 120,
+                }
+            ]
+        },
+    )
 
     account_name: str | None = Field(default=None, min_length=1, max_length=100)
     account_type: AccountType | None = None
@@ -77,6 +128,48 @@ class AccountUpdate(BaseModel):
 
 class Account(BaseModel):
     """An account with its value at current prices."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_ACCOUNT_ID,
+                    "user_id": EXAMPLE_USER_ID,
+                    "account_name": "Swing BTC",
+                    "account_type": "swing_trading",
+                    "risk_level": "medium",
+                    "status": "active",
+                    "is_default": True,
+                    "balance": "95142.72",
+                    "reserved_balance": "0.00",
+                    "initial_balance": "100000.00",
+                    "positions_value": "4862.50",
+                    "equity": "100005.22",
+                    "total_pnl": "5.22",
+                    "total_pnl_percentage": "0.0052",
+                    "fees_paid": "4.85",
+                    "max_daily_loss": "1500.00",
+                    "max_position_size": "10000.00",
+                    "trading_strategy": "manual",
+                    "color_theme": "#f59e0b",
+                    "icon": "TrendingUp",
+                    "tags": ["btc", "swing"],
+                    "description": "Multi-day BTC swings around the weekly range.",
+                    "fill_model": "fixed",
+                    "slippage_bps": "5",
+                    "taker_fee_rate": "0.001",
+                    "maker_fee_rate": "0.0008",
+                    "max_price_age_seconds": 300,
+                    "epoch": 0,
+                    "template_id": None,
+                    "last_accessed": "2025-01-15T14:31:10Z",
+                    "access_count": 42,
+                    "created_at": "2025-01-02T09:00:00Z",
+                    "updated_at": "2025-01-15T14:30:02Z",
+                }
+            ]
+        }
+    )
 
     id: UUID
     user_id: UUID
@@ -114,6 +207,25 @@ class Account(BaseModel):
 
 
 class Position(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTC",
+                    "quantity": "0.05",
+                    "reserved_quantity": "0",
+                    "avg_entry_price": "97048.50",
+                    "cost_basis": "4852.43",
+                    "realized_pnl": "0.00",
+                    "price": "97250.00",
+                    "market_value": "4862.50",
+                    "unrealized_pnl": "10.07",
+                    "opened_at": "2025-01-15T14:30:02Z",
+                }
+            ]
+        }
+    )
+
     symbol: str
     quantity: Decimal
     reserved_quantity: Decimal
@@ -127,6 +239,29 @@ class Position(BaseModel):
 
 
 class AuditEntry(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9d4e7a12-8b3c-4e6f-a2d1-5c0b8f3e7a69",
+                    "action": "trade_buy",
+                    "old_balance": "100000.00",
+                    "new_balance": "95142.72",
+                    "amount_changed": "-4857.28",
+                    "reason": None,
+                    "metadata": {
+                        "trade_id": _TRADE_ID,
+                        "symbol": "BTC",
+                        "quantity": 0.05,
+                        "price": 97048.5,
+                        "fee": 4.85,
+                    },
+                    "created_at": "2025-01-15T14:30:02Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     action: str
     old_balance: Decimal | None

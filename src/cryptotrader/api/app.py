@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cryptotrader import __version__
-from cryptotrader.api import middleware, problems, stream
+from cryptotrader.api import middleware, openapi, problems, stream
 from cryptotrader.api.routers import v1_routers
 from cryptotrader.config import Settings, get_settings
 from cryptotrader.db.runtime import app_pool
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
     app.state.settings = settings
     app.state.jwt_secret = settings.resolved_jwt_secret()
     problems.install(app)
+    openapi.install(app)  # examples in /openapi.json and /docs
     middleware.install(app, settings)
     for router in v1_routers():
         # a body that is not JSON at all (not UTF-8, say) is refused before validation

@@ -20,6 +20,7 @@ from cryptotrader.auth.service import (
 _EMAIL_EXAMPLE = "alice@example.com"
 _PASSWORD_EXAMPLE = "correct-horse-42"  # noqa: S105 - an OpenAPI example
 _REFRESH_EXAMPLE = "x3Jq9vQ2f0o1hYb7cWmA5sZkL8nR4tUeP6dG2jHbV0iKyXwN1aMzC3oE7rTuS9lQ"
+EXAMPLE_USER_ID = "6f1c2a4e-8d3b-4b7a-9e51-2c0d8f4a7b19"  # the user of every domain's examples
 
 
 def _email(value: str) -> str:
@@ -94,7 +95,7 @@ class LogoutRequest(RefreshRequest):
 
 
 class UserOut(BaseModel):
-    id: UUID = Field(examples=["6f1c2a4e-8d3b-4b7a-9e51-2c0d8f4a7b19"])
+    id: UUID = Field(examples=[EXAMPLE_USER_ID])
     email: str = Field(examples=[_EMAIL_EXAMPLE])
     display_name: str | None = Field(examples=["Alice"])
     is_admin: bool = Field(examples=[False])

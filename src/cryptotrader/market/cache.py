@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader.db.calls import execute, fetch_all
 from cryptotrader.db.queries import load_queries
@@ -19,6 +19,28 @@ _NOTIFY_CHUNK = 40  # symbols per NOTIFY payload (PostgreSQL caps a payload at 8
 
 
 class Price(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTC",
+                    "name": "Bitcoin",
+                    "price_usd": "97250.00",
+                    "price_aud": "153655.00",
+                    "volume_24h_usd": "38215400000.00",
+                    "change_percentage_24h": "1.84",
+                    "market_cap_usd": "1926500000000.00",
+                    "high_24h": "97980.00",
+                    "low_24h": "95310.00",
+                    "exchange": "coingecko",
+                    "last_updated": "2025-01-15T14:31:00Z",
+                    "age_seconds": 12.4,
+                    "stale": False,
+                }
+            ]
+        }
+    )
+
     symbol: str
     name: str | None
     price_usd: Decimal
@@ -30,8 +52,8 @@ class Price(BaseModel):
     low_24h: Decimal | None
     exchange: str
     last_updated: datetime
-    age_seconds: float
-    stale: bool
+    age_seconds: float = Field(description="Seconds since the price was last updated.")
+    stale: bool = Field(description="Older than the request's `max_age_seconds`.")
 
 
 async def tracked_coins(conn: Conn) -> list[TrackedCoin]:

@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from cryptotrader.api.deps import AnyCaller
 from cryptotrader.api.problems import responses
 from cryptotrader.db.calls import fetch_one
+from cryptotrader.db.session import as_anon
 from cryptotrader.errors import InvalidRequest, UnknownSymbol
 from cryptotrader.market import cache
 from cryptotrader.market.candles import aggregate_candles, get_candles
@@ -25,7 +26,25 @@ MaxAge = Annotated[
 
 
 class FeedStatus(BaseModel):
-    leader: str
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "leader": "api-1:4127",
+                    "provider": "coingecko",
+                    "leader_since": "2025-01-15T08:00:04Z",
+                    "last_refresh_at": "2025-01-15T14:31:00Z",
+                    "last_success_at": "2025-01-15T14:31:00Z",
+                    "last_error": None,
+                    "refresh_count": 1302,
+                    "error_count": 3,
+                    "lag_seconds": 12.4,
+                }
+            ]
+        }
+    )
+
+    leader: str = Field(description="The process running the feed (host:pid).")
     provider: str
     leader_since: datetime
     last_refresh_at: datetime | None
@@ -42,36 +61,66 @@ PRICES_TTL = 0.5
 _PRICE_LIST = TypeAdapter(list[cache.Price])
 
 
+class PriceListCache:
+    """The rendered unfiltered price list per ``max_age_seconds``. When an entry expires,
+    one request refreshes it while the others keep getting the previous body, so a burst of
+    requests never turns into a burst of identical queries."""
+
+    def __init__(self, ttl: float = PRICES_TTL, max_entries: int = 100) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries  # bounded: max_age_seconds is caller-chosen
+        self.entries: dict[int, tuple[float, bytes]] = {}
+        self.refreshing: set[int] = set()
+
+    def fresh(self, key: int, now: float) -> bytes | None:
+        """A body to serve now: a fresh one, or a stale one while another request refreshes."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] > now or key in self.refreshing:
+            return entry[1]
+        return None
+
+    def store(self, key: int, body: bytes, now: float) -> None:
+        if len(self.entries) >= self.max_entries and key not in self.entries:
+            self.entries.clear()
+        self.entries[key] = (now + self.ttl, body)
+
+
 @router.get(
     "/prices",
     response_model=list[cache.Price],
     summary="Every tracked price in USD and AUD, with its age",
-    description=f"Public. The unfiltered list is cached per process for {PRICES_TTL} s.",
+    description=f"Public (a token, if sent, is not needed nor checked). The unfiltered list "
+    f"is cached per process for {PRICES_TTL} s.",
 )
 async def prices(
     request: Request,
-    caller: AnyCaller,
     symbols: Annotated[
         str | None, Query(max_length=2000, description="Comma-separated, e.g. `BTC,ETH`.")
     ] = None,
     max_age_seconds: MaxAge = 300,
 ) -> Response:
     wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
-    now = time.monotonic()
     state = request.app.state
-    if not hasattr(state, "price_list_cache"):
-        state.price_list_cache = {}
-    _price_list: dict[int, tuple[float, bytes]] = state.price_list_cache
-    cached = _price_list.get(max_age_seconds) if wanted is None else None
-    if cached is not None and cached[0] > now:
-        return Response(cached[1], media_type="application/json")
-    async with caller.unit() as conn:
-        found = await cache.list_prices(conn, symbols=wanted, max_age_seconds=max_age_seconds)
-    body = _PRICE_LIST.dump_json(found)
-    if wanted is None:
-        if len(_price_list) > 100:  # bounded: max_age_seconds is caller-chosen
-            _price_list.clear()
-        _price_list[max_age_seconds] = (now + PRICES_TTL, body)
+    if wanted is not None:
+        async with as_anon(state.pool) as conn:  # the same public rows for every caller
+            found = await cache.list_prices(conn, symbols=wanted, max_age_seconds=max_age_seconds)
+        return Response(_PRICE_LIST.dump_json(found), media_type="application/json")
+    price_cache: PriceListCache | None = getattr(state, "price_list_cache", None)
+    if price_cache is None:
+        price_cache = state.price_list_cache = PriceListCache()
+    body = price_cache.fresh(max_age_seconds, time.monotonic())
+    if body is not None:
+        return Response(body, media_type="application/json")
+    price_cache.refreshing.add(max_age_seconds)
+    try:
+        async with as_anon(state.pool) as conn:
+            found = await cache.list_prices(conn, max_age_seconds=max_age_seconds)
+        body = _PRICE_LIST.dump_json(found)
+        price_cache.store(max_age_seconds, body, time.monotonic())
+    finally:
+        price_cache.refreshing.discard(max_age_seconds)
     return Response(body, media_type="application/json")
 
 
@@ -87,6 +136,23 @@ async def price(caller: AnyCaller, symbol: str, max_age_seconds: MaxAge = 300) -
 
 
 class CandleOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "open_time": "2025-01-15T14:00:00Z",
+                    "open": "96880.00",
+                    "high": "97310.00",
+                    "low": "96750.00",
+                    "close": "97250.00",
+                    "volume": "412.53",
+                    "bars": 4,
+                    "complete": True,
+                }
+            ]
+        }
+    )
+
     open_time: datetime
     open: Decimal
     high: Decimal

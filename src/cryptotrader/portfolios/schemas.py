@@ -8,22 +8,41 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
-from cryptotrader.accounts.schemas import AccountStatus
+from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID, AccountStatus
 
 Mode = Literal["paper", "live"]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Name = Annotated[str, Field(min_length=1, max_length=100, examples=["Main"])]
+EXAMPLE_PORTFOLIO_ID = "e18a4b3f-6c2d-4f97-a051-3d7b9c8e2f16"
+_MEMBER: JsonDict = {
+    "account_id": EXAMPLE_ACCOUNT_ID,
+    "account_name": "Swing BTC",
+    "status": "active",
+    "initial_balance": "100000.00",
+    "equity": "100005.22",
+    "total_pnl": "5.22",
+    "added_at": "2025-01-02T09:00:00Z",
+}
 
 
 class PortfolioCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"name": "Long-term", "mode": "paper"}]},
+    )
 
     name: Name
     mode: Mode = "paper"
 
 
 class PortfolioUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"name": "Main", "is_default": True}]},
+    )
 
     name: Name | None = None
     mode: Mode | None = None
@@ -42,11 +61,13 @@ class PortfolioUpdate(BaseModel):
 class MemberAdd(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    account_id: UUID
+    account_id: UUID = Field(examples=[EXAMPLE_ACCOUNT_ID])
 
 
 class PortfolioMember(BaseModel):
     """A member account valued at current prices."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_MEMBER]})
 
     account_id: UUID
     account_name: str
@@ -59,6 +80,26 @@ class PortfolioMember(BaseModel):
 
 class Portfolio(BaseModel):
     """A group of the caller's accounts and their combined value at current prices."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_PORTFOLIO_ID,
+                    "name": "Main",
+                    "mode": "paper",
+                    "is_default": True,
+                    "accounts": [_MEMBER],
+                    "total_value": "100005.22",
+                    "initial_balance": "100000.00",
+                    "total_pnl": "5.22",
+                    "total_pnl_percentage": "0.0052",
+                    "created_at": "2025-01-02T08:58:41Z",
+                    "updated_at": "2025-01-15T14:30:02Z",
+                }
+            ]
+        }
+    )
 
     id: UUID
     name: str

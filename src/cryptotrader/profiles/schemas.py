@@ -19,8 +19,25 @@ from pydantic import (
     field_validator,
 )
 
+from cryptotrader.auth.schemas import EXAMPLE_USER_ID
+
 
 class Profile(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_USER_ID,
+                    "email": "alice@example.com",
+                    "display_name": "Alice",
+                    "avatar_url": "https://avatars.example.com/alice.png",
+                    "paper_balance": "100000.00",
+                    "created_at": "2025-01-02T08:58:41Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     email: str
     display_name: str | None
@@ -32,11 +49,25 @@ class Profile(BaseModel):
 class ProfileUpdate(BaseModel):
     """The profile fields a user may change; null clears the avatar, never the name."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "display_name": "Alice",
+                    "avatar_url": "https://avatars.example.com/alice.png",
+                }
+            ]
+        },
+    )
 
-    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    display_name: str | None = Field(default=None, min_length=1, max_length=100, examples=["Alice"])
     avatar_url: str | None = Field(
-        default=None, max_length=500, description="An http(s) URL, or null to remove it."
+        default=None,
+        max_length=500,
+        description="An http(s) URL, or null to remove it.",
+        examples=["https://avatars.example.com/alice.png"],
     )
 
     @field_validator("display_name")
@@ -70,6 +101,19 @@ class SettingValue(BaseModel):
 
 
 class Setting(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "display_currency",
+                    "value": "AUD",
+                    "is_default": False,
+                    "updated_at": "2025-01-15T14:35:12Z",
+                }
+            ]
+        }
+    )
+
     name: str
     value: JsonValue
     is_default: bool = Field(description="True when the value is the default (never set).")

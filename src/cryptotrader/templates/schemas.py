@@ -12,12 +12,34 @@ from pydantic import BaseModel, ConfigDict, Field
 from cryptotrader.accounts.schemas import AccountType, RiskLevel
 
 Tag = Annotated[str, Field(min_length=1, max_length=50)]
+EXAMPLE_TEMPLATE_ID = "5e2b8c71-3f4a-4d9e-b6a0-8c1f7d2e9a43"
 
 
 class TemplateCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Conservative DCA",
+                    "description": "Weekly BTC/ETH buys, small positions, 0.5% daily loss limit.",
+                    "account_type": "conservative",
+                    "risk_level": "low",
+                    "initial_balance": "25000.00",
+                    "max_daily_loss": "125.00",
+                    "max_position_size": "2500.00",
+                    "trading_strategy": "dca",
+                    "color_theme": "#10b981",
+                    "icon": "Shield",
+                    "tags": ["dca", "long-term"],
+                    "is_public": True,
+                }
+            ]
+        },
+    )
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, examples=["Conservative DCA"])
     description: str | None = Field(default=None, max_length=2000)
     account_type: AccountType = "balanced"
     risk_level: RiskLevel = "medium"
@@ -41,6 +63,36 @@ class RatingRequest(BaseModel):
 
 class Template(BaseModel):
     """A template with its rating (the average of users' ratings) and the caller's own."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_TEMPLATE_ID,
+                    "name": "Conservative DCA",
+                    "description": "Weekly BTC/ETH buys, small positions, 0.5% daily loss limit.",
+                    "account_type": "conservative",
+                    "risk_level": "low",
+                    "initial_balance": "25000.00",
+                    "max_daily_loss": "125.00",
+                    "max_position_size": "2500.00",
+                    "trading_strategy": "dca",
+                    "color_theme": "#10b981",
+                    "icon": "Shield",
+                    "tags": ["dca", "long-term"],
+                    "is_public": True,
+                    "is_builtin": False,
+                    "is_own": False,
+                    "usage_count": 128,
+                    "rating": "4.30",
+                    "rating_count": 27,
+                    "my_rating": 4,
+                    "created_at": "2024-11-20T16:05:33Z",
+                    "updated_at": "2024-12-01T10:12:00Z",
+                }
+            ]
+        }
+    )
 
     id: UUID
     name: str

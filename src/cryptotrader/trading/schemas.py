@@ -9,24 +9,46 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
+
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]
 TimeInForce = Literal["gtc", "ioc", "fok"]
 TradeStatus = Literal["pending", "completed", "cancelled", "expired", "rejected"]
+EXAMPLE_ORDER_ID = "a3d9f2c1-7b4e-4f68-8c15-9e2a6d0b7f34"
 
 
 class OrderRequest(BaseModel):
     """An order as a client sends it. The database re-checks every rule."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": EXAMPLE_ACCOUNT_ID,
+                    "symbol": "BTC",
+                    "side": "buy",
+                    "amount": "0.05",
+                    "order_type": "market",
+                    "stop_loss": "92000.00",
+                    "take_profit": "105000.00",
+                    "reasoning": "Daily close above the 96,000 resistance.",
+                    "confidence_level": "70",
+                    "tags": ["breakout"],
+                }
+            ]
+        },
+    )
 
-    account_id: UUID
+    account_id: UUID = Field(examples=[EXAMPLE_ACCOUNT_ID])
     symbol: str = Field(min_length=1, max_length=15, examples=["BTC"])
     side: Side
     amount: Decimal = Field(gt=0, description="Quantity of the base asset.", examples=["0.05"])
     order_type: OrderType = "market"
-    limit_price: Decimal | None = Field(default=None, gt=0)
-    stop_price: Decimal | None = Field(default=None, gt=0)
+    limit_price: Decimal | None = Field(default=None, gt=0, examples=["95000.00"])
+    stop_price: Decimal | None = Field(default=None, gt=0, examples=["99000.00"])
     time_in_force: TimeInForce = "gtc"
     expires_at: datetime | None = None
     stop_loss: Decimal | None = Field(default=None, gt=0)
@@ -41,6 +63,52 @@ class OrderRequest(BaseModel):
 
 class Trade(BaseModel):
     """One order and, once filled, its fill (a row of paper_trades)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_ORDER_ID,
+                    "account_id": EXAMPLE_ACCOUNT_ID,
+                    "bot_id": None,
+                    "symbol": "BTC",
+                    "side": "buy",
+                    "amount": "0.05",
+                    "price": "97000.00",
+                    "execution_price": "97048.50",
+                    "total_value": "4852.43",
+                    "fee": "4.85",
+                    "order_type": "market",
+                    "trade_type": "market",
+                    "status": "completed",
+                    "time_in_force": "gtc",
+                    "stop_price": None,
+                    "stop_loss": "92000.00",
+                    "take_profit": "105000.00",
+                    "expires_at": None,
+                    "reserved_amount": "0",
+                    "oco_group_id": None,
+                    "parent_trade_id": None,
+                    "realized_pnl": "0",
+                    "risk_score": "4.9",
+                    "confidence_level": "70",
+                    "fill_model": "fixed",
+                    "slippage_bps": "5",
+                    "fee_rate": "0.001",
+                    "execution_time_ms": 3,
+                    "reasoning": "Daily close above the 96,000 resistance.",
+                    "trade_category": "manual",
+                    "tags": ["breakout"],
+                    "notes": None,
+                    "status_reason": None,
+                    "account_epoch": 0,
+                    "created_at": "2025-01-15T14:30:02Z",
+                    "filled_at": "2025-01-15T14:30:02Z",
+                    "closed_at": None,
+                }
+            ]
+        }
+    )
 
     id: UUID
     account_id: UUID | None

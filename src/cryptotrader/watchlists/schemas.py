@@ -29,11 +29,18 @@ Symbols = Annotated[
     Field(max_length=MAX_SYMBOLS, description="In display order, each once."),
     AfterValidator(_distinct),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Name = Annotated[str, Field(min_length=1, max_length=100, examples=["Majors"])]
+EXAMPLE_WATCHLIST_ID = "c7f41e09-2a6b-4d3c-8e5f-1b9a0d6c2e78"
 
 
 class WatchlistCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"name": "Majors", "symbols": ["BTC", "ETH", "SOL"], "is_default": True}]
+        },
+    )
 
     name: Name
     symbols: Symbols = Field(default_factory=list)
@@ -41,7 +48,11 @@ class WatchlistCreate(BaseModel):
 
 
 class WatchlistUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"name": "Large caps", "is_default": True}]},
+    )
 
     name: Name | None = None
     is_default: bool | None = None
@@ -55,18 +66,35 @@ class WatchlistUpdate(BaseModel):
 
 
 class SymbolAdd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"symbol": "SOL"}]})
 
     symbol: Symbol
 
 
 class SymbolList(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"symbols": ["ETH", "BTC", "SOL"]}]}
+    )
 
     symbols: Symbols
 
 
 class Watchlist(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EXAMPLE_WATCHLIST_ID,
+                    "name": "Majors",
+                    "symbols": ["BTC", "ETH", "SOL"],
+                    "is_default": True,
+                    "created_at": "2025-01-03T11:20:45Z",
+                    "updated_at": "2025-01-15T09:02:10Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     symbols: list[str]
