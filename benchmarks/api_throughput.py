@@ -265,7 +265,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
-        "--python-client", action="store_true", help="generate the load with httpx2 even if wrk is here"
+        "--python-client",
+        action="store_true",
+        help="generate the load with httpx2 even if wrk is here",
     )
     opts = parser.parse_args()
     print(f"machine: {h.machine()}")

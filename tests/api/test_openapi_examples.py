@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.api.app import create_app
-from cryptotrader.api.openapi import METHODS, PROBLEM_REF, codes_of
-from cryptotrader.api.problems import PROBLEM_JSON
+from cryptotrader.api.openapi import METHODS, PROBLEM_REF
+from cryptotrader.api.problems import PROBLEM_JSON, codes_of
 from cryptotrader.errors import DomainError
 from cryptotrader.trading.router import CSV_COLUMNS
 from tests.api.conftest import Api, api_settings
@@ -164,11 +164,6 @@ def test_text_answers_have_text_examples() -> None:
     assert "# TYPE cryptotrader_http_requests_total counter" in metrics["example"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FastAPI's default 422 documents HTTPValidationError as application/json, but the "
-    "API answers a validation error with a problem+json `validation_error`",
-)
 def test_every_validation_error_is_documented_as_a_problem() -> None:
     default = [
         name

@@ -19,7 +19,14 @@ from cryptotrader.accounts.schemas import (
     Position,
 )
 from cryptotrader.api.deps import SignedIn
-from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from cryptotrader.api.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    Page,
+    decode_cursor,
+    page_of,
+)
 from cryptotrader.api.problems import responses
 from cryptotrader.errors import (
     AccountNotFound,
@@ -50,7 +57,12 @@ async def list_accounts(
         return await service.list_accounts(conn, include_archived=include_archived)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=COMMON, summary="Open an account")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(NotAuthenticated, InvalidRequest),
+    summary="Open an account",
+)
 async def create_account(caller: SignedIn, body: AccountCreate) -> Account:
     async with caller.unit() as conn:
         account = await service.create_account(conn, body)
@@ -63,7 +75,7 @@ async def create_account(caller: SignedIn, body: AccountCreate) -> Account:
 @router.post(
     "/from-template",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(NotAuthenticated, TemplateNotFound),
+    responses=responses(NotAuthenticated, TemplateNotFound, InvalidRequest),
     summary="Open an account from a template",
 )
 async def create_from_template(caller: SignedIn, body: AccountFromTemplate) -> Account:
@@ -134,7 +146,7 @@ async def set_default(caller: SignedIn, account_id: UUID) -> Account:
 
 @router.post(
     "/{account_id}/reset",
-    responses=ONE,
+    responses=responses(ONE, InvalidRequest),
     summary="Reset to the initial balance",
     description="Cancels pending orders, clears positions, restores the initial balance and "
     "starts a new epoch. Trades and audit history are kept.",
@@ -154,7 +166,11 @@ async def positions(caller: SignedIn, account_id: UUID) -> list[Position]:
         return await service.list_positions(conn, account_id)
 
 
-@router.get("/{account_id}/trades", responses=ONE, summary="This account's fills, newest first")
+@router.get(
+    "/{account_id}/trades",
+    responses=responses(ONE, InvalidCursor),
+    summary="This account's fills, newest first",
+)
 async def trades(
     caller: SignedIn, account_id: UUID, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[Trade]:

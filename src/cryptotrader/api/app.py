@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Literal
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader import __version__
 from cryptotrader.api import middleware, openapi, problems, stream
@@ -20,6 +22,31 @@ from cryptotrader.db.session import Conn
 from cryptotrader.db.target import DatabaseTarget, resolve_target
 
 HEALTH_TIMEOUT_S = 2.0
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok", "database": "ok"}]})
+
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+class HealthUnavailable(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "unavailable",
+                    "database": "unavailable",
+                    "reason": "couldn't get a connection after 2.00 sec",
+                }
+            ]
+        }
+    )
+
+    status: Literal["unavailable"]
+    database: Literal["unavailable"]
+    reason: str = Field(description="The first line of the error that made the check fail.")
 
 
 async def _start_workers(
@@ -86,10 +113,15 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
     openapi.install(app)  # examples in /openapi.json and /docs
     middleware.install(app, settings)
     for router in v1_routers():
-        # a body that is not JSON at all (not UTF-8, say) is refused before validation
-        app.include_router(router, prefix="/api/v1", responses=problems.BAD_REQUEST)
+        app.include_router(router, prefix="/api/v1")
 
-    @app.get("/health", tags=["system"], summary="Liveness and database check")
+    @app.get(
+        "/health",
+        tags=["system"],
+        summary="Liveness and database check",
+        response_model=Health,
+        responses={503: {"model": HealthUnavailable, "description": "The database is unreachable"}},
+    )
     async def health(request: Request) -> JSONResponse:
         pool: AsyncConnectionPool[Conn] = request.app.state.pool
         try:

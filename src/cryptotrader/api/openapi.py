@@ -1,11 +1,19 @@
-"""Examples for every operation of the OpenAPI document, so /docs shows real requests,
-answers and errors.
+"""The OpenAPI document completed: the errors every operation can get besides its own, and
+examples for every operation, so /docs shows real requests, answers and errors.
 
-A JSON body's example is its model's own (``examples`` in the model's config or on its
-fields) or is composed from the schema: property examples, formats, enums, defaults. An
-error response gets one problem document per code its description lists (which is where
-``problems.responses`` writes the codes of the errors a route declares), with that
-error's real type, title and status. Where the schema offers nothing realistic, the
+Errors: the routes declare their domain errors (``problems.responses``); the errors that
+come from elsewhere are derived here from what an operation takes and depends on: a
+``validation_error`` (422) for any input, ``bad_request`` (400, a body that is not JSON at
+all) and ``payload_too_large`` (413) for a body, ``not_authenticated`` and
+``invalid_token`` (401) from the caller dependencies, and ``internal_error`` (500) for all.
+Codes of one status are listed together; every problem is ``application/problem+json``
+with the ``Problem`` schema, and FastAPI's own ``HTTPValidationError`` is gone.
+
+Examples: a JSON body's example is its model's own (``examples`` in the model's config or
+on its fields) or is composed from the schema: property examples, formats, enums,
+defaults. An error response gets one problem document per code its description lists
+(which is where ``problems.responses`` and the derivation above write the codes), with
+that error's real type, title and status. Where the schema offers nothing realistic, the
 example is left out rather than filled with a placeholder: the tests name those places.
 """
 
@@ -13,16 +21,24 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.routing import BaseRoute
 
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
-from cryptotrader.api.problems import PROBLEM_JSON
-from cryptotrader.errors import DomainError
+from cryptotrader.api.deps import get_caller, require_user
+from cryptotrader.api.problems import PROBLEM_JSON, codes_of, describe, merge_descriptions
+from cryptotrader.auth.tokens import InvalidToken
+from cryptotrader.config import Settings
+from cryptotrader.errors import DomainError, NotAuthenticated
 from cryptotrader.portfolios.schemas import EXAMPLE_PORTFOLIO_ID
 from cryptotrader.profiles.schemas import SETTINGS
 from cryptotrader.templates.schemas import EXAMPLE_TEMPLATE_ID
@@ -33,6 +49,14 @@ from cryptotrader.watchlists.schemas import EXAMPLE_WATCHLIST_ID
 Schema = dict[str, Any]
 METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 PROBLEM_REF = "#/components/schemas/Problem"
+# FastAPI's default 422, which the API never sends (api/problems.py answers problem+json).
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+# The errors a dependency raises: every route depending on it, however deeply, can get them.
+_DEPENDENCY_ERRORS: dict[Callable[..., Any], tuple[type[DomainError], ...]] = {
+    require_user: (NotAuthenticated,),
+    get_caller: (InvalidToken,),
+}
+CORRELATION_ID = "5f0c6d1e9a2b4c7d8e3f1a2b3c4d5e6f"  # in the example of internal_error
 
 _FORMATS = {
     "uuid": "3b241101-e2bb-4255-8caf-4136c566a962",
@@ -57,6 +81,8 @@ _HANDLER_TITLES = {"validation_error": "Invalid request", "bad_request": "Bad re
 # a code not here is sent with its title as the detail, as most not-found errors are.
 _DETAILS = {
     "bad_request": "There was an error parsing the body",
+    "internal_error": f"an unexpected error occurred; quote {CORRELATION_ID} when reporting it",
+    "invalid_cursor": "the cursor is not one this API issued",
     "not_authenticated": "this endpoint needs a bearer access token",
     "invalid_token": "access token rejected: Signature has expired",
     "email_taken": "a user with email alice@example.com already exists",
@@ -89,8 +115,6 @@ _DETAILS = {
     "watchlist_full": "a watchlist holds at most 500 symbols",
     "portfolio_is_default": "make another portfolio the default one first",
 }
-# JSON answers without a model: the example is all their documentation.
-_UNTYPED = {("get", "/health"): {"status": "ok", "database": "ok"}}
 _METRICS = """\
 # HELP cryptotrader_http_requests_total HTTP requests
 # TYPE cryptotrader_http_requests_total counter
@@ -223,19 +247,128 @@ class Composer:
 
 
 def install(app: FastAPI) -> None:
-    """Have ``app`` serve its document with examples (built once, when first asked for)."""
+    """Have ``app`` serve its document with all its errors and examples (built once, when
+    first asked for)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_examples(build())
+            settings: Settings = app.state.settings
+            document = add_errors(build(), app.routes)
+            app.openapi_schema = add_examples(document, max_body_bytes=settings.max_body_bytes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def add_examples(document: dict[str, Any]) -> dict[str, Any]:
+# ------------------------------------------------------------------ errors
+
+
+def add_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """Document, on every operation of ``document`` (in place), the errors it can get
+    besides those its route declares; returns it."""
+    raised = _dependency_errors(routes)
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            default = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if default.get("schema") == {"$ref": _ref(_FASTAPI_VALIDATION[0])}:
+                del responses["422"]
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    _as_problem(response)
+            for status, codes in _generic_errors(operation, raised.get((method, path), [])):
+                _add_codes(responses, status, codes)
+            operation["responses"] = dict(sorted(responses.items(), key=_status_order))
+    _drop_unreferenced(document, _FASTAPI_VALIDATION)
+    return document
+
+
+def _generic_errors(
+    operation: dict[str, Any], dependency_errors: list[type[DomainError]]
+) -> Iterator[tuple[str, list[str]]]:
+    """The errors an operation can get whatever its route: by status, their codes."""
+    takes_body = "requestBody" in operation
+    for status in sorted({error.status for error in dependency_errors}):
+        yield str(status), [error.code for error in dependency_errors if error.status == status]
+    if takes_body:
+        yield "400", ["bad_request"]  # not JSON at all (not UTF-8, say): refused unparsed
+        yield "413", ["payload_too_large"]  # api/middleware.py's BodySizeLimit
+    if takes_body or operation.get("parameters"):
+        yield "422", ["validation_error"]
+    yield "500", ["internal_error"]
+
+
+def _dependency_errors(
+    routes: Sequence[BaseRoute],
+) -> dict[tuple[str, str], list[type[DomainError]]]:
+    """By (method, path): the errors raised by the dependencies of the route (FastAPI keeps
+    included routers as such: their routes' contexts carry the full path)."""
+    out = {}
+    for route in iter_route_contexts(routes):
+        if isinstance(route.original_route, APIRoute):
+            dependant: Dependant = route.dependant
+            raised = [e for call in _calls(dependant) for e in _DEPENDENCY_ERRORS.get(call, ())]
+            for method in route.methods or ():
+                out[(method.lower(), str(route.path_format))] = list(dict.fromkeys(raised))
+    return out
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    """The dependencies of ``dependant`` and theirs, outermost first."""
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _calls(dependency)
+
+
+def _as_problem(response: dict[str, Any]) -> None:
+    """FastAPI puts an error's model under application/json; problems are sent as
+    application/problem+json only."""
+    content = response.get("content", {})
+    if content.get("application/json", {}).get("schema") == {"$ref": PROBLEM_REF}:
+        content.setdefault(PROBLEM_JSON, {}).update(content.pop("application/json"))
+    if PROBLEM_JSON in content:
+        content[PROBLEM_JSON]["schema"] = {"$ref": PROBLEM_REF}
+
+
+def _add_codes(responses: dict[str, Any], status: str, codes: list[str]) -> None:
+    """List ``codes`` first among the problems of ``status``, merged with those there."""
+    response = responses.setdefault(status, {"description": ""})
+    response["description"] = merge_descriptions(describe(codes), response["description"])
+    response.setdefault("content", {}).setdefault(PROBLEM_JSON, {})["schema"] = {
+        "$ref": PROBLEM_REF
+    }
+
+
+def _status_order(item: tuple[str, Any]) -> tuple[int, str]:
+    status = item[0]
+    return (int(status), "") if status.isdigit() else (1000, status)
+
+
+def _ref(name: str) -> str:
+    return f"#/components/schemas/{name}"
+
+
+def _drop_unreferenced(document: dict[str, Any], names: Iterable[str]) -> None:
+    """Remove the named schemas when nothing else in the document refers to them."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in names:
+        if name in schemas:
+            held = schemas.pop(name)
+            if json.dumps(_ref(name)) in json.dumps(document):
+                schemas[name] = held
+
+
+# ------------------------------------------------------------------ examples
+
+
+def add_examples(document: dict[str, Any], *, max_body_bytes: int) -> dict[str, Any]:
     """Give every operation of ``document`` its examples (in place); returns it."""
+    limit = f"request bodies are limited to {max_body_bytes} bytes"
+    details = _DETAILS | {"payload_too_large": limit}
     composer = Composer(document.get("components", {}).get("schemas", {}))
     for schema in composer.components.values():
         if "examples" in schema:
@@ -248,11 +381,11 @@ def add_examples(document: dict[str, Any]) -> dict[str, Any]:
             for media_type, content in body.items():
                 if _is_json(media_type):
                     _set_example(content, composer.top_example(content.get("schema", {})))
+            problems = ProblemExamples(composer, details, path, operation)
             for status, response in operation.get("responses", {}).items():
-                if status.startswith("2"):
-                    _add_success(response, (method, path), composer)
-                elif status.isdigit() and int(status) >= 400:
-                    _add_problems(response, int(status), path, operation, composer)
+                if status.isdigit() and int(status) >= 400:
+                    _add_problems(response, int(status), problems)
+                _add_answers(response, composer)
     return document
 
 
@@ -271,10 +404,13 @@ def _is_json(media_type: str) -> bool:
     return base == "application/json" or base.endswith("+json")
 
 
-def _add_success(response: dict[str, Any], operation: tuple[str, str], composer: Composer) -> None:
+def _add_answers(response: dict[str, Any], composer: Composer) -> None:
+    """Examples of the answers that are not problem documents."""
     for media_type, content in response.get("content", {}).items():
+        if media_type == PROBLEM_JSON:
+            continue
         if _is_json(media_type):
-            example = _UNTYPED.get(operation) or composer.top_example(content.get("schema", {}))
+            example = composer.top_example(content.get("schema", {}))
         elif media_type == "text/csv":  # the trades export
             trade = composer.top_example({"$ref": "#/components/schemas/Trade"})
             example = _csv(trade) if trade else None
@@ -292,72 +428,107 @@ def _csv(trade: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def codes_of(description: str) -> list[str]:
-    """The error codes a problem response's description lists (before any ``;`` remark)."""
-    return re.findall(r"`([a-z0-9_]+)`", description.split(";")[0])
+def _add_problems(response: dict[str, Any], status: int, problems: ProblemExamples) -> None:
+    documents = [problems.document(code, status) for code in codes_of(response["description"])]
+    content = response.get("content", {}).get(PROBLEM_JSON)
+    if content is None or not documents or "example" in content or "examples" in content:
+        return
+    if len(documents) == 1:
+        content["example"] = documents[0]
+    else:
+        content["examples"] = {
+            doc["code"]: {"summary": doc["title"], "value": doc} for doc in documents
+        }
 
 
-def _add_problems(
-    response: dict[str, Any],
-    status: int,
-    path: str,
-    operation: dict[str, Any],
-    composer: Composer,
-) -> None:
-    documents = [
-        _problem(code, status, _instance(path), operation, composer)
-        for code in codes_of(response.get("description", ""))
-    ]
-    for media_type, content in response.get("content", {}).items():
-        is_problem = media_type == PROBLEM_JSON or content.get("schema") == {"$ref": PROBLEM_REF}
-        if not is_problem or not documents or "example" in content or "examples" in content:
-            continue
-        if len(documents) == 1:
-            content["example"] = documents[0]
-        else:
-            content["examples"] = {
-                doc["code"]: {"summary": doc["title"], "value": doc} for doc in documents
-            }
+@dataclass(frozen=True)
+class ProblemExamples:
+    """The problem documents the API sends (see api/problems.py) for one operation."""
+
+    composer: Composer
+    details: dict[str, str]
+    path: str
+    operation: dict[str, Any]
+
+    def document(self, code: str, status: int) -> dict[str, Any]:
+        error = DomainError.for_code(code)
+        if error is not None:
+            title = error.title
+        else:  # the HTTP handler's rule for the codes it makes up
+            title = _HANDLER_TITLES.get(code, code.replace("_", " ").capitalize())
+        doc: dict[str, Any] = {
+            "type": f"/problems/{code}",
+            "title": title,
+            "status": status,
+            "detail": self.details.get(code, title),
+            "code": code,
+        }
+        instance = _instance(self.path)
+        if code == "validation_error":
+            invalid, sent = self.invalid_input()
+            doc["detail"] = f"invalid: {invalid['field']}"
+            doc["errors"] = [invalid]
+            where, _, name = invalid["field"].partition(".")
+            if where == "path":
+                instance = _instance(self.path, {name: sent})
+        elif code == "internal_error":
+            doc["correlation_id"] = CORRELATION_ID
+        if instance is not None:
+            doc["instance"] = instance
+        return doc
+
+    def invalid_input(self) -> tuple[dict[str, str], str]:
+        """One invalid field of the operation's input as the validation handler reports it,
+        and the value sent: a required body field left out, else a wrong value for its
+        first parameter that can be wrong."""
+        if self.operation.get("requestBody", {}).get("required"):
+            field = f"body.{self._first_required()}".rstrip(".")
+            return {"field": field, "message": "Field required", "type": "missing"}, ""
+        for parameter in self.operation.get("parameters", ()):
+            field = f"{parameter['in']}.{parameter['name']}"
+            if parameter.get("required") and parameter["in"] != "path":
+                return {"field": field, "message": "Field required", "type": "missing"}, ""
+            wrong = _wrong_value(parameter.get("schema", {}))
+            if wrong is not None:
+                kind, message, sent = wrong
+                return {"field": field, "message": message, "type": kind}, sent
+        return {"field": "body", "message": "Field required", "type": "missing"}, ""
+
+    def _first_required(self) -> str:
+        """The first required field of the operation's JSON body, or "" without one."""
+        body = self.operation.get("requestBody", {}).get("content", {})
+        schema = body.get("application/json", {}).get("schema", {})
+        if "$ref" in schema:
+            schema = self.composer.resolve(schema["$ref"])
+        required = schema.get("required") or [""]
+        return str(required[0])
 
 
-def _problem(
-    code: str, status: int, instance: str | None, operation: dict[str, Any], composer: Composer
-) -> dict[str, Any]:
-    """The problem document the API sends for ``code`` (see api/problems.py)."""
-    error = DomainError.for_code(code)
-    if error is not None:
-        title = error.title
-    else:  # the HTTP handler's rule for the codes it makes up
-        title = _HANDLER_TITLES.get(code, code.replace("_", " ").capitalize())
-    doc: dict[str, Any] = {
-        "type": f"/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": _DETAILS.get(code, title),
-        "code": code,
-    }
-    if instance is not None:
-        doc["instance"] = instance
-    if code == "validation_error":
-        field = f"body.{_first_required(operation, composer)}".rstrip(".")
-        doc["detail"] = f"invalid: {field}"
-        doc["errors"] = [{"field": field, "message": "Field required", "type": "missing"}]
-    return doc
+def _wrong_value(schema: Schema) -> tuple[str, str, str] | None:
+    """A wrong value for a parameter of ``schema`` (a UUID that is too short, a number over
+    its maximum...): the error's type and message, and the value; None when any text will
+    do."""
+    branches = [b for b in schema.get("anyOf", [schema]) if b.get("type") != "null"]
+    schema = branches[0] if len(branches) == 1 else {}
+    kind = schema.get("type")
+    if schema.get("format") == "uuid":
+        return "uuid_parsing", "Input should be a valid UUID, invalid length: found 2", "42"
+    if kind == "integer" and "maximum" in schema:
+        top = int(schema["maximum"])
+        return "less_than_equal", f"Input should be less than or equal to {top}", str(top + 1)
+    if kind == "boolean":
+        return "bool_parsing", "Input should be a valid boolean, unable to interpret input", "maybe"
+    if kind == "string" and "maxLength" in schema:
+        top = int(schema["maxLength"])
+        return "string_too_long", f"String should have at most {top} characters", "x" * (top + 1)
+    return None
 
 
-def _first_required(operation: dict[str, Any], composer: Composer) -> str:
-    """The first required field of the operation's JSON body, or "" without one."""
-    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
-    schema = schema.get("schema", {})
-    if "$ref" in schema:
-        schema = composer.resolve(schema["$ref"])
-    required = schema.get("required") or [""]
-    return str(required[0])
-
-
-def _instance(path: str) -> str | None:
-    """The path with its parameters filled in, or None when one has no example value."""
+def _instance(path: str, values: dict[str, str] | None = None) -> str | None:
+    """The path with its parameters filled in (from ``values``, else the examples' own),
+    or None when one has no example value."""
+    given = _PATH_VALUES | (values or {})
     names = re.findall(r"{(\w+)}", path)
-    if any(name not in _PATH_VALUES for name in names):
+    if any(name not in given for name in names):
         return None
-    return re.sub(r"{(\w+)}", lambda m: _PATH_VALUES[m.group(1)], path)
+    return re.sub(r"{(\w+)}", lambda m: given[m.group(1)], path)

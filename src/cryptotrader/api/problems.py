@@ -8,7 +8,9 @@ correlation id and no internals.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
@@ -46,6 +48,17 @@ _SQLSTATE = {
 }
 
 
+class InvalidField(BaseModel):
+    """One field of a request that failed validation."""
+
+    field: str = Field(
+        description="Where it is: `body`, `query`, `path` or `header`, then its name.",
+        examples=["body.amount"],
+    )
+    message: str = Field(examples=["Field required"])
+    type: str = Field(description="What is wrong, as a stable name.", examples=["missing"])
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details, plus our stable ``code``."""
 
@@ -54,15 +67,75 @@ class Problem(BaseModel):
     status: int = Field(examples=[409])
     detail: str = Field(examples=["needs 1001.00 including fees, 250.00 available"])
     code: str = Field(examples=["insufficient_funds"])
-    instance: str | None = None
-    errors: list[dict[str, Any]] | None = Field(
-        default=None, description="For validation errors: each field and what is wrong."
+    instance: str | None = Field(default=None, description="The path of the request.")
+    errors: list[InvalidField] | None = Field(
+        default=None, description="For `validation_error`: each invalid field."
+    )
+    correlation_id: str | None = Field(
+        default=None, description="For `internal_error`: quote it when reporting the error."
     )
 
 
-BAD_REQUEST: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "`bad_request`"}
-}
+# The OpenAPI ``responses=`` of a route: status -> response (FastAPI's form, with "model").
+Responses = dict[int | str, dict[str, Any]]
+
+
+def describe(codes: Iterable[str], remark: str = "") -> str:
+    """A problem response's description: its codes, then any remark after a ``;``."""
+    listed = ", ".join(f"`{code}`" for code in codes)
+    return f"{listed}; {remark}" if remark else listed
+
+
+def codes_of(description: str) -> list[str]:
+    """The error codes a problem response's description lists (before any ``;`` remark)."""
+    return re.findall(r"`([a-z0-9_]+)`", description.split(";")[0])
+
+
+def merge_descriptions(first: str, second: str) -> str:
+    """One description for two responses of a status: their codes, then their remarks."""
+    codes = list(dict.fromkeys([*codes_of(first), *codes_of(second)]))
+    if not codes:
+        return second or first
+    remarks = [d.split(";", 1)[1].strip() for d in (first, second) if ";" in d]
+    return describe(codes, "; ".join(dict.fromkeys(r for r in remarks if r)))
+
+
+def problem_response(*codes: str, remark: str = "") -> dict[str, Any]:
+    """A problem+json response listing ``codes`` (its examples are made from them)."""
+    return {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": describe(codes, remark)}
+
+
+def responses(*parts: type[DomainError] | Mapping[int | str, Mapping[str, Any]]) -> Responses:
+    """OpenAPI ``responses=`` for the domain errors an endpoint may return, merged with any
+    other ``responses=`` given: responses of one status are merged (their codes listed
+    together), never replaced, so combine them here rather than with ``|`` or ``**``."""
+    out: Responses = {}
+    for part in parts:
+        given: Mapping[int | str, Mapping[str, Any]] = (
+            {part.status: problem_response(part.code)} if isinstance(part, type) else part
+        )
+        for status, response in given.items():
+            key: int | str = int(status) if str(status).isdigit() else status
+            out[key] = _merged(out[key], response) if key in out else dict(response)
+    return out
+
+
+def _merged(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    if "model" in first and "model" in second and first["model"] is not second["model"]:
+        raise ValueError(f"two models for one status: {first['model']}, {second['model']}")
+    out = {**first, **second}
+    if "description" in first or "description" in second:
+        out["description"] = merge_descriptions(
+            first.get("description", ""), second.get("description", "")
+        )
+    for key in ("content", "headers"):
+        if key in first or key in second:
+            both = [first.get(key, {}), second.get(key, {})]
+            out[key] = {
+                name: {**both[0].get(name, {}), **both[1].get(name, {})}
+                for name in [*both[0], *both[1]]
+            }
+    return out
 
 
 def problem(
@@ -79,18 +152,6 @@ def problem(
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
-
-
-def responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` for the domain errors an endpoint may return."""
-    out: dict[int | str, dict[str, Any]] = {}
-    for err in errors:
-        entry = out.setdefault(
-            err.status,
-            {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": ""},
-        )
-        entry["description"] = ", ".join(filter(None, [entry["description"], f"`{err.code}`"]))
-    return out
 
 
 def install(app: FastAPI) -> None:

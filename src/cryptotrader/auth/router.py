@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -41,7 +41,7 @@ from cryptotrader.auth.schemas import (
 from cryptotrader.auth.service import Identity, IssuedRefreshToken
 from cryptotrader.auth.tokens import InvalidToken, issue_access_token
 from cryptotrader.config import Settings
-from cryptotrader.errors import NotAuthenticated
+from cryptotrader.errors import InvalidRequest, NotAuthenticated
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -102,27 +102,28 @@ def auth_context(request: Request) -> AuthContext:
 
 Context = Annotated[AuthContext, Depends(auth_context)]
 
-_RATE_LIMITED = problems.responses(LoginRateLimited)
-_RATE_LIMITED[LoginRateLimited.status]["headers"] = {
-    "Retry-After": {
-        "description": "Seconds until a login for this email from this address is accepted.",
-        "schema": {"type": "integer", "minimum": 1},
-    }
-}
+_RATE_LIMITED = problems.responses(
+    LoginRateLimited,
+    {
+        LoginRateLimited.status: {
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds until a login for this email from this address"
+                    " is accepted.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+        }
+    },
+)
 
 
-def _invalid_body(*kinds: str) -> dict[int | str, dict[str, Any]]:
+def _invalid_body(*kinds: str) -> problems.Responses:
     """The 422 of a body that fails validation: problem+json ``validation_error`` whose
     ``errors`` name each field and its ``type``."""
     listed = ", ".join(f"`{k}`" for k in (*kinds, "extra_forbidden"))
-    return {
-        422: {
-            "model": problems.Problem,
-            "content": {problems.PROBLEM_JSON: {}},
-            "description": f"`validation_error`; each of `errors` names its field and a type"
-            f" such as {listed}",
-        }
-    }
+    remark = f"each of `errors` names its field and a type such as {listed}"
+    return {422: problems.problem_response("validation_error", remark=remark)}
 
 
 @router.post(
@@ -134,10 +135,9 @@ def _invalid_body(*kinds: str) -> dict[int | str, dict[str, Any]]:
         " default paper account, and returns a session. Passwords need 8 to 128 characters"
         " with a letter and a digit; emails are compared case-insensitively."
     ),
-    responses={
-        **problems.responses(EmailTaken),
-        **_invalid_body(InvalidEmail.code, WeakPassword.code),
-    },
+    responses=problems.responses(
+        EmailTaken, _invalid_body(InvalidEmail.code, WeakPassword.code), InvalidRequest
+    ),
 )
 async def signup(body: SignupRequest, ctx: Context) -> TokenResponse:
     caller = ctx.caller
@@ -169,11 +169,9 @@ async def signup(body: SignupRequest, ctx: Context) -> TokenResponse:
         " the window, attempts are refused with 429 and `Retry-After` until the oldest"
         " counted failure leaves the window; a successful login resets the count."
     ),
-    responses={
-        **problems.responses(InvalidCredentials, UserBanned),
-        **_RATE_LIMITED,
-        **_invalid_body(InvalidEmail.code),
-    },
+    responses=problems.responses(
+        InvalidCredentials, UserBanned, _RATE_LIMITED, _invalid_body(InvalidEmail.code)
+    ),
 )
 async def login(body: LoginRequest, ctx: Context, request: Request) -> TokenResponse | JSONResponse:
     try:
@@ -260,7 +258,9 @@ async def _login(body: LoginRequest, ctx: AuthContext) -> TokenResponse:
         " returned one. Presenting an already rotated token again revokes the whole session"
         " (every token descended from the same sign-in) and answers `refresh_token_reused`."
     ),
-    responses=problems.responses(InvalidRefreshToken, RefreshTokenReused, UserBanned),
+    responses=problems.responses(
+        InvalidRefreshToken, RefreshTokenReused, UserBanned, _invalid_body("string_too_long")
+    ),
 )
 async def refresh(body: RefreshRequest, ctx: Context) -> TokenResponse:
     caller = ctx.caller
@@ -304,7 +304,7 @@ async def refresh(body: RefreshRequest, ctx: Context) -> TokenResponse:
         " out of a session already revoked succeeds too. Access tokens already issued stay"
         " valid until they expire (minutes)."
     ),
-    responses=problems.responses(InvalidRefreshToken),
+    responses=problems.responses(InvalidRefreshToken, _invalid_body("string_too_long")),
 )
 async def logout(body: LogoutRequest, ctx: Context) -> Response:
     caller = ctx.caller

@@ -76,10 +76,21 @@ def backup(target: DatabaseTarget, file: Path) -> Path:
     return file
 
 
-# Our schemas go first; public is recreated empty (pg_dump never emits CREATE SCHEMA public).
-_RESTORE_PRELUDE = """
-DROP SCHEMA IF EXISTS auth, private, cryptotrader_meta CASCADE;
-DROP SCHEMA IF EXISTS public CASCADE;
+# Every schema of ours goes first (whatever the migrations created: auth, private, gateway,
+# ...); public is recreated empty (pg_dump never emits CREATE SCHEMA public).
+_RESTORE_PRELUDE = r"""
+DO $$
+DECLARE
+  s text;
+BEGIN
+  FOR s IN SELECT nspname FROM pg_namespace
+            WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+              AND nspname NOT LIKE 'pg\_temp\_%' AND nspname NOT LIKE 'pg\_toast\_temp\_%'
+  LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s);
+  END LOOP;
+END
+$$;
 CREATE SCHEMA public;
 """
 

@@ -90,6 +90,7 @@ class PriceListCache:
 @router.get(
     "/prices",
     response_model=list[cache.Price],
+    responses=responses(InvalidRequest),
     summary="Every tracked price in USD and AUD, with its age",
     description=f"Public (a token, if sent, is not needed nor checked). The unfiltered list "
     f"is cached per process for {PRICES_TTL} s.",
@@ -124,7 +125,9 @@ async def prices(
     return Response(body, media_type="application/json")
 
 
-@router.get("/prices/{symbol}", responses=responses(UnknownSymbol), summary="One price")
+@router.get(
+    "/prices/{symbol}", responses=responses(UnknownSymbol, InvalidRequest), summary="One price"
+)
 async def price(caller: AnyCaller, symbol: str, max_age_seconds: MaxAge = 300) -> cache.Price:
     async with caller.unit() as conn:
         found = await cache.list_prices(

@@ -31,7 +31,7 @@ async def list_portfolios(caller: SignedIn) -> list[Portfolio]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(NotAuthenticated),
+    responses=responses(NotAuthenticated, InvalidRequest),
     summary="Create an empty portfolio",
 )
 async def create_portfolio(caller: SignedIn, body: PortfolioCreate) -> Portfolio:

@@ -7,9 +7,16 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from cryptotrader.api.deps import AnyCaller, SignedIn
-from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from cryptotrader.api.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from cryptotrader.api.problems import responses
-from cryptotrader.errors import NotAuthenticated, TemplateNotFound
+from cryptotrader.errors import InvalidRequest, NotAuthenticated, TemplateNotFound
 from cryptotrader.templates import service
 from cryptotrader.templates.errors import InvalidRating, OwnTemplateRating
 from cryptotrader.templates.schemas import RatingRequest, Template, TemplateCreate
@@ -20,6 +27,7 @@ MINE = responses(NotAuthenticated, TemplateNotFound)
 
 @router.get(
     "",
+    responses=responses(InvalidCursor),
     summary="Public templates and your own, newest first",
     description="No sign-in needed: anonymous callers get the public templates.",
 )
@@ -39,7 +47,7 @@ async def list_templates(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(NotAuthenticated),
+    responses=responses(NotAuthenticated, InvalidRequest),
     summary="Create a template of your own",
 )
 async def create_template(caller: SignedIn, body: TemplateCreate) -> Template:

@@ -17,7 +17,14 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader.api.deps import SignedIn
-from cryptotrader.api.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from cryptotrader.api.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    Page,
+    decode_cursor,
+    page_of,
+)
 from cryptotrader.api.problems import responses
 from cryptotrader.db.calls import fetch_one
 from cryptotrader.errors import (
@@ -60,6 +67,7 @@ PLACE_ERRORS = responses(
     InvalidPrice,
     InvalidOrder,
     OrderWouldTrigger,
+    InvalidRequest,  # a text the database refuses (one with a NUL, say)
 )
 CSV_COLUMNS = (
     "id",
@@ -102,7 +110,7 @@ IdempotencyKey = Annotated[
     "/orders",
     status_code=status.HTTP_201_CREATED,
     response_model=Trade,
-    responses=responses(IdempotencyKeyReused) | PLACE_ERRORS,
+    responses=responses(PLACE_ERRORS, IdempotencyKeyReused),
     summary="Place a market, limit or stop order",
     description="Market orders fill at once; limit and stop orders rest until the market "
     "crosses them. A buy may carry stop_loss and take_profit, which become a "
@@ -173,7 +181,11 @@ async def _place_once(caller: SignedIn, body: OrderRequest, key: str) -> Trade |
         return trade
 
 
-@router.get("/orders", responses=responses(NotAuthenticated), summary="Your orders, newest first")
+@router.get(
+    "/orders",
+    responses=responses(NotAuthenticated, InvalidCursor, InvalidRequest),
+    summary="Your orders, newest first",
+)
 async def list_orders(
     caller: SignedIn,
     account_id: UUID | None = None,
@@ -227,7 +239,11 @@ class TradeFilter(BaseModel):
     until: datetime | None = Field(default=None, alias="to")
 
 
-@router.get("/trades", responses=responses(NotAuthenticated), summary="Your fills, newest first")
+@router.get(
+    "/trades",
+    responses=responses(NotAuthenticated, InvalidCursor, InvalidRequest),
+    summary="Your fills, newest first",
+)
 async def list_trades(
     caller: SignedIn,
     filters: Annotated[TradeFilter, Query()],
@@ -247,7 +263,7 @@ async def list_trades(
 
 @router.get(
     "/trades.csv",
-    responses=responses(NotAuthenticated) | {200: {"content": {"text/csv": {}}}},
+    responses=responses(NotAuthenticated, InvalidRequest, {200: {"content": {"text/csv": {}}}}),
     summary="Your fills as CSV (same filters as /trades)",
     response_class=StreamingResponse,
 )

@@ -34,7 +34,7 @@ async def list_watchlists(caller: SignedIn) -> list[Watchlist]:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(NotAuthenticated, UnknownSymbol, WatchlistNameTaken),
+    responses=responses(NotAuthenticated, UnknownSymbol, WatchlistNameTaken, InvalidRequest),
     summary="Create a watchlist",
 )
 async def create_watchlist(caller: SignedIn, body: WatchlistCreate) -> Watchlist:
@@ -108,7 +108,7 @@ async def add_symbol(caller: SignedIn, watchlist_id: UUID, body: SymbolAdd) -> W
 
 @router.delete(
     "/{watchlist_id}/symbols/{symbol}",
-    responses=ONE,
+    responses=responses(ONE, InvalidRequest),
     summary="Remove a symbol (not there: nothing changes)",
 )
 async def remove_symbol(caller: SignedIn, watchlist_id: UUID, symbol: SymbolPath) -> Watchlist:
