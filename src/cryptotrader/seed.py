@@ -1,17 +1,22 @@
-"""Demo data for `cryptotrader db seed`: a demo user with accounts, a watchlist and trades.
-Idempotent: running it again changes nothing. Everything the demo user owns is written
-as that user, through the same functions and policies a real user goes through."""
+"""Demo data for `cryptotrader db seed`: a demo user with accounts, a watchlist and trades,
+and real candles (BTC and ETH, 1h) for backtests. Idempotent: running it again changes
+nothing. Everything the demo user owns is written as that user, through the same
+functions and policies a real user goes through; the candles go through the same import
+as `cryptotrader market import`."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.auth import service as users
 from cryptotrader.db.session import Conn, as_service, as_user, user_claims
+from cryptotrader.market.candles import ImportReport, import_candles_csv
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderRequest
 
@@ -24,6 +29,15 @@ DEMO_ACCOUNTS = (
     ("Momentum Experiments", "aggressive"),
 )
 DEMO_WATCHLIST = ["BTC", "ETH", "SOL", "XRP", "ADA", "LINK", "AVAX", "DOGE"]
+
+# Real Binance candles shipped in the repository's data/ohlcv (see its SOURCES.md):
+# (file, our symbol, timeframe). A missing file (an installed package without the
+# repository) is skipped.
+DEMO_CANDLES_DIR = Path(__file__).resolve().parents[2] / "data" / "ohlcv"
+DEMO_CANDLES = (
+    ("BTC-USDT_1h.csv", "BTC", "1h"),
+    ("ETH-USDT_1h.csv", "ETH", "1h"),
+)
 
 # (account, symbol, side, amount, order type, limit price as a fraction of market, exits)
 DEMO_ORDERS: tuple[tuple[str, str, str, str, str, str | None, bool], ...] = (
@@ -124,3 +138,18 @@ async def _place_demo_orders(conn: Conn) -> int:
         await trading.place_order(conn, order)
         placed += 1
     return placed
+
+
+async def seed_demo_candles(
+    conninfo: str, directory: Path = DEMO_CANDLES_DIR
+) -> list[ImportReport]:
+    """Import the demo candle files found in ``directory`` (each in one transaction;
+    bars already stored the same are left alone, so a second run writes nothing)."""
+    reports = []
+    for name, symbol, timeframe in DEMO_CANDLES:
+        path = directory / name
+        if path.is_file():
+            reports.append(
+                await asyncio.to_thread(import_candles_csv, conninfo, path, symbol, timeframe)
+            )
+    return reports

@@ -1,5 +1,7 @@
 """Background workers, runnable in the API process (`serve`) or on their own (`worker`).
-They coordinate only through PostgreSQL, so any number of processes may run them."""
+They coordinate only through PostgreSQL, so any number of processes may run them:
+``market`` (the price feed, one leader) and ``backtests`` (pending backtest sessions,
+each run once by whichever worker claims it)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from cryptotrader.market.feed import MarketFeed
 from cryptotrader.market.providers import build_provider, refresh_interval
 
 log = logging.getLogger(__name__)
-WORKERS = ("market",)
+WORKERS = ("market", "backtests")
 
 
 async def build_market_feed(settings: Settings, target: DatabaseTarget) -> MarketFeed:
@@ -54,6 +56,11 @@ async def run_workers(
             f"unknown worker(s): {', '.join(sorted(unknown))}; known: {', '.join(WORKERS)}"
         )
     tasks = []
+    if "backtests" in chosen:
+        from cryptotrader.backtest.tasks import BacktestWorker
+
+        backtests = BacktestWorker(conninfo=target.app)
+        tasks.append(asyncio.create_task(backtests.run(stop), name="backtests"))
     if "market" in chosen:
         feed = await start_market_feed(settings, target, stop)
         if feed is not None:

@@ -1,0 +1,22 @@
+"""The backtest's typed errors (rendered as problem+json by the API, exit codes by the CLI)."""
+
+from __future__ import annotations
+
+from cryptotrader.errors import InvalidRequest
+
+
+class InvalidCandles(InvalidRequest):
+    """Candles that cannot be backtested: unreadable, unsorted, duplicated, or a bar whose
+    high/low do not contain its open and close. The detail names the line or row."""
+
+    code = "invalid_candles"
+    title = "Invalid candles"
+
+
+class InvalidDecision(InvalidRequest):
+    """A strategy returned a decision the broker cannot act on (a size outside (0, 1], a
+    limit order without a limit price, exits on a sell, a non-finite price). The detail
+    names the bar: this is a bug in the strategy, not a market event."""
+
+    code = "invalid_decision"
+    title = "Invalid strategy decision"
