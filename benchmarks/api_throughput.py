@@ -68,7 +68,9 @@ def wait_up(url: str, seconds: float = 60) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def serve_api(owner: str, workers: int, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+def serve_api(
+    owner: str, workers: int, port: int, data_dir: Path, pool_size: int = 4
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOTRADER_")}
     env.update(
         DATABASE_URL=owner,
@@ -77,7 +79,8 @@ def serve_api(owner: str, workers: int, port: int, data_dir: Path) -> subprocess
         CRYPTOTRADER_RUN_WORKERS="false",
         CRYPTOTRADER_DATA_DIR=str(data_dir),
         CRYPTOTRADER_LOG_LEVEL="WARNING",
-        CRYPTOTRADER_POOL_MAX_SIZE="20",
+        CRYPTOTRADER_POOL_MIN_SIZE=str(pool_size),
+        CRYPTOTRADER_POOL_MAX_SIZE=str(pool_size),
     )
     return subprocess.Popen(
         [
@@ -265,6 +268,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=4,
+        help="database connections per API worker (default 4: with 2 workers, the 8 the"
+        " direct reference uses)",
+    )
+    parser.add_argument(
         "--python-client",
         action="store_true",
         help="generate the load with httpx2 even if wrk is here",
@@ -282,7 +292,7 @@ def main() -> None:
         with h.app_database(srv, "ctbench_api") as db:
             accounts = h.create_accounts(db.owner, opts.clients)
             api_port, bare_port = free_port(), free_port()
-            api = serve_api(db.owner, opts.workers, api_port, Path(tmp))
+            api = serve_api(db.owner, opts.workers, api_port, Path(tmp), opts.pool_size)
             bare = serve_bare(opts.workers, bare_port, Path(tmp))
             try:
                 base = f"http://127.0.0.1:{api_port}"
@@ -310,6 +320,9 @@ def main() -> None:
                         timeout=30,
                     )
                     r.raise_for_status()
+                # start from a clean checkpoint, as the direct run does (its WAL would
+                # otherwise be checkpointed during this run)
+                h.checkpoint(db.owner)
 
                 def run(
                     url: str, reqs: list[tuple[str, str, dict[str, str], dict[str, str] | None]]

@@ -53,7 +53,7 @@ PROBLEM_REF = "#/components/schemas/Problem"
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 # The errors a dependency raises: every route depending on it, however deeply, can get them.
 _DEPENDENCY_ERRORS: dict[Callable[..., Any], tuple[type[DomainError], ...]] = {
-    require_user: (NotAuthenticated,),
+    require_user: (NotAuthenticated, InvalidToken),
     get_caller: (InvalidToken,),
 }
 CORRELATION_ID = "5f0c6d1e9a2b4c7d8e3f1a2b3c4d5e6f"  # in the example of internal_error
