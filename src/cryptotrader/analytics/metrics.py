@@ -362,7 +362,7 @@ def _sortino(r: FloatArray, ppy: float, required_return: float) -> float | None:
         return None
     excess = r - required_return
     downside = np.minimum(excess, 0.0)
-    downside_deviation = math.sqrt(float(np.dot(downside, downside)) / excess.size)
+    downside_deviation = math.sqrt(float(_dot(downside, downside)) / excess.size)
     if downside_deviation == 0.0:
         return None
     return _finite(float(excess.mean()) * ppy / (downside_deviation * math.sqrt(ppy)))
@@ -390,7 +390,7 @@ def _alpha_beta(
     x = r - risk_free
     m = b - risk_free
     m_centred = m - m.mean()
-    beta = float(np.dot(m_centred, x) / np.dot(m_centred, m_centred))
+    beta = float(_dot(m_centred, x) / _dot(m_centred, m_centred))
     mean_alpha = float((x - beta * m).mean())
     if mean_alpha <= -1.0:
         return None, _finite(beta)
@@ -406,10 +406,10 @@ def _correlation(r: FloatArray, b: FloatArray) -> float | None:
         return None
     rc = r - r.mean()
     bc = b - b.mean()
-    scale = math.sqrt(float(np.dot(rc, rc))) * math.sqrt(float(np.dot(bc, bc)))
+    scale = math.sqrt(float(_dot(rc, rc))) * math.sqrt(float(_dot(bc, bc)))
     if scale == 0.0:
         return None
-    return min(1.0, max(-1.0, float(np.dot(rc, bc)) / scale))
+    return min(1.0, max(-1.0, float(_dot(rc, bc)) / scale))
 
 
 def _calmar(cagr: float | None, max_drawdown: float) -> float | None:
@@ -463,3 +463,10 @@ def _is_flat(values: FloatArray) -> bool:
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _dot(a: FloatArray, b: FloatArray) -> float:
+    """Σ a·b without BLAS: np.dot hands large vectors to OpenBLAS, whose thread pool wakes
+    on every call (slower under load, and slower still in parallel sweep processes) and
+    whose summation order depends on the thread count."""
+    return float(np.einsum("i,i->", a, b))
