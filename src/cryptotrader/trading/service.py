@@ -13,8 +13,8 @@ from cryptotrader.db.session import Conn
 from cryptotrader.errors import OrderNotFound
 from cryptotrader.trading.schemas import OrderRequest, Trade, TradeStatus
 
-_PLACE = """
-SELECT * FROM execute_paper_trade(
+# execute_paper_trade()'s arguments, by name, from OrderRequest.model_dump()
+_ORDER_ARGS = """
   p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
   p_amount => %(amount)s,
   p_order_type => %(order_type)s, p_limit_price => %(limit_price)s, p_stop_price => %(stop_price)s,
@@ -23,20 +23,13 @@ SELECT * FROM execute_paper_trade(
   p_reasoning => %(reasoning)s, p_confidence_level => %(confidence_level)s,
   p_trade_category => %(trade_category)s, p_tags => %(tags)s, p_notes => %(notes)s)
 """
-
+_PLACE = "SELECT * FROM execute_paper_trade(" + _ORDER_ARGS
 # The same call through gateway.place_order(), which switches to the caller's role and claims
 # itself and writes the audit row: one statement, one round trip (migration 0016).
-_PLACE_AS_CALLER = """
-SELECT * FROM gateway.place_order(
-  p_claims => %(claims)s, p_ip => %(ip)s::inet, p_user_agent => %(user_agent)s,
-  p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
-  p_amount => %(amount)s,
-  p_order_type => %(order_type)s, p_limit_price => %(limit_price)s, p_stop_price => %(stop_price)s,
-  p_time_in_force => %(time_in_force)s, p_expires_at => %(expires_at)s,
-  p_stop_loss => %(stop_loss)s, p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s,
-  p_reasoning => %(reasoning)s, p_confidence_level => %(confidence_level)s,
-  p_trade_category => %(trade_category)s, p_tags => %(tags)s, p_notes => %(notes)s)
-"""
+_PLACE_AS_CALLER = (
+    "SELECT * FROM gateway.place_order(p_claims => %(claims)s, p_ip => %(ip)s::inet,"
+    " p_user_agent => %(user_agent)s," + _ORDER_ARGS
+)
 
 MAX_PAGE = 500
 Q = load_queries("cryptotrader.trading")
