@@ -1,13 +1,13 @@
 """Cross-tenant walk derived from the OpenAPI document.
 
 For every operation whose path has a parameter, user A owns the resources the path can
-name (accounts, orders, a watchlist, portfolios, a private template) and user B calls the
-operation with A's ids, with a body valid for B: the answer must be 404 and the database,
-every table of the public and auth schemas as the owner sees it, must not change at all
-(a refused call rolls back, its audit record included). Each operation needs a rule in
-RULES, so a new route with a path parameter fails here until someone decides how to walk
-it; the rules are checked against their owners too, so a 404 cannot come from a wrong
-body or a wrong id.
+name (accounts, orders, a watchlist, portfolios, a private template, a backtest session)
+and user B calls the operation with A's ids, with a body valid for B: the answer must be
+404 and the database, every table of the public and auth schemas as the owner sees it,
+must not change at all (a refused call rolls back, its audit record included). Each
+operation needs a rule in RULES, so a new route with a path parameter fails here until
+someone decides how to walk it; the rules are checked against their owners too, so a 404
+cannot come from a wrong body or a wrong id.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Tenant:
     portfolio: str  # not the default
     default_portfolio: str
     template: str  # private
+    backtest: str  # pending
 
     def ids(self, parameter: str) -> list[str]:
         return {
@@ -51,6 +52,7 @@ class Tenant:
             "watchlist_id": [self.watchlist],
             "portfolio_id": [self.portfolio, self.default_portfolio],
             "template_id": [self.template],
+            "session_id": [self.backtest],
         }[parameter]
 
 
@@ -61,6 +63,7 @@ OWNED = {
     "watchlist_id": "watchlist_not_found",
     "portfolio_id": "portfolio_not_found",
     "template_id": "template_not_found",
+    "session_id": "backtest_session_not_found",
 }
 # A path parameter that names no row: a fixed value (BTC is in every tenant's watchlist).
 CONSTANT = {"symbol": "BTC"}
@@ -124,6 +127,11 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("DELETE", "/portfolios/{portfolio_id}"): Walk(),
     ("POST", "/portfolios/{portfolio_id}/accounts"): Walk(_own_account),
     ("DELETE", "/portfolios/{portfolio_id}/accounts/{account_id}"): Walk(),
+    ("GET", "/strategies/{strategy_name}"): Skip("a public built-in strategy keyed by name"),
+    ("GET", "/backtests/{session_id}"): Walk(),
+    ("POST", "/backtests/{session_id}/cancel"): Walk(),
+    ("DELETE", "/backtests/{session_id}"): Walk(),
+    ("GET", "/backtests/{session_id}/results"): Walk(),
 }
 
 
@@ -201,6 +209,17 @@ def tenant(api: Api) -> Tenant:
     template = c.post(
         f"{V1}/account-templates", headers=h, json={"name": f"T {tag}", "is_public": False}
     )
+    backtest = c.post(
+        f"{V1}/backtests",
+        headers=h,
+        json={
+            "symbol": "BTC",
+            "start": "2021-01-01T00:00:00Z",
+            "end": "2021-02-01T00:00:00Z",
+            "strategy": "sma_crossover",
+        },
+    )
+    assert backtest.status_code == 202, backtest.text
     return Tenant(
         headers=h,
         account=account,
@@ -211,6 +230,7 @@ def tenant(api: Api) -> Tenant:
         portfolio=portfolio,
         default_portfolio=str(default_portfolio),
         template=_created(template),
+        backtest=str(backtest.json()["id"]),
     )
 
 

@@ -221,14 +221,20 @@ def signed_in(api: Api) -> SignedIn:
 
     account = api.client.get("/api/v1/accounts", headers=headers).json()[0]["id"]
     order = {"account_id": account, "symbol": "BTC", "side": "buy", "amount": "0.01"}
+    backtest = api.client.post(
+        "/api/v1/backtests", headers=headers, json=example_body("POST /api/v1/backtests")
+    )
+    assert backtest.status_code == 202, backtest.text
     return headers, {
         "account_id": account,
         "order_id": created("/orders", order | {"order_type": "limit", "limit_price": "1000"}),
         "template_id": created("/account-templates", {"name": "Mine"}),
         "watchlist_id": created("/watchlists", {"name": "Majors", "symbols": ["BTC"]}),
         "portfolio_id": created("/portfolios", {"name": "Side"}),
+        "session_id": str(backtest.json()["id"]),
         "symbol": "BTC",
         "name": "theme",
+        "strategy_name": "sma_crossover",
     }
 
 
@@ -325,7 +331,7 @@ def test_real_failures_are_documented(api: Api, signed_in: SignedIn) -> None:
         (422, "validation_error"),
         None,  # a NUL in a text
     }
-    assert len([s for s in sent if s.expect == (422, "invalid_cursor")]) == 4
+    assert len([s for s in sent if s.expect == (422, "invalid_cursor")]) == 5
     wrong = []
     for one in sent:
         try:

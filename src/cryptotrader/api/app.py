@@ -102,6 +102,8 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
                 "account templates",
                 "watchlists",
                 "portfolios",
+                "strategies",
+                "backtests",
                 "system",
             )
         ],

@@ -37,6 +37,7 @@ from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.api.deps import get_caller, require_user
 from cryptotrader.api.problems import PROBLEM_JSON, codes_of, describe, merge_descriptions
 from cryptotrader.auth.tokens import InvalidToken
+from cryptotrader.backtest.schemas import EXAMPLE_SESSION_ID
 from cryptotrader.config import Settings
 from cryptotrader.errors import DomainError, NotAuthenticated
 from cryptotrader.portfolios.schemas import EXAMPLE_PORTFOLIO_ID
@@ -72,6 +73,8 @@ _PATH_VALUES = {
     "template_id": EXAMPLE_TEMPLATE_ID,
     "watchlist_id": EXAMPLE_WATCHLIST_ID,
     "portfolio_id": EXAMPLE_PORTFOLIO_ID,
+    "session_id": EXAMPLE_SESSION_ID,
+    "strategy_name": "sma_crossover",
     "symbol": "BTC",
     "name": "display_currency",
 }
@@ -114,6 +117,11 @@ _DETAILS = {
     "watchlist_name_taken": "you already have a watchlist named 'Majors'",
     "watchlist_full": "a watchlist holds at most 500 symbols",
     "portfolio_is_default": "make another portfolio the default one first",
+    "backtest_not_cancellable": "backtest session is completed, not pending or running",
+    "unknown_strategy": "Unknown strategy 'sma_cross' (known: sma_crossover, ema_crossover,"
+    " rsi_reversion, macd, bollinger_breakout, dca, grid, buy_and_hold)",
+    "invalid_strategy_parameters": "sma_crossover: fast must be below slow",
+    "invalid_sweep": "sweep parameter 'period' is not a parameter of sma_crossover",
 }
 _METRICS = """\
 # HELP cryptotrader_http_requests_total HTTP requests

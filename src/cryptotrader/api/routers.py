@@ -10,13 +10,27 @@ from fastapi import APIRouter
 from cryptotrader.accounts.router import router as accounts
 from cryptotrader.api.stream import router as stream
 from cryptotrader.auth.router import router as auth
+from cryptotrader.backtest.router import router as backtests
 from cryptotrader.market.router import router as market
 from cryptotrader.portfolios.router import router as portfolios
 from cryptotrader.profiles.router import router as profiles
+from cryptotrader.strategies.router import router as strategies
 from cryptotrader.templates.router import router as templates
 from cryptotrader.trading.router import router as trading
 from cryptotrader.watchlists.router import router as watchlists
 
 
 def v1_routers() -> list[APIRouter]:
-    return [trading, market, accounts, auth, stream, profiles, templates, watchlists, portfolios]
+    return [
+        trading,
+        market,
+        accounts,
+        auth,
+        stream,
+        profiles,
+        templates,
+        watchlists,
+        portfolios,
+        strategies,
+        backtests,
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cryptotrader.errors import InvalidRequest
+from cryptotrader.errors import DomainError, InvalidRequest
 
 
 class InvalidCandles(InvalidRequest):
@@ -20,3 +20,11 @@ class InvalidDecision(InvalidRequest):
 
     code = "invalid_decision"
     title = "Invalid strategy decision"
+
+
+class SessionNotCancellable(DomainError):
+    """Only a pending or running session can be cancelled; the detail names its status."""
+
+    status = 409
+    code = "backtest_not_cancellable"
+    title = "Backtest session cannot be cancelled"

@@ -158,3 +158,19 @@ SELECT coalesce(array_agg((extract(epoch FROM open_time) * 1000)::int8 ORDER BY 
 SELECT min(open_time) AS first, max(open_time) AS last
   FROM market_candles
  WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s;
+
+-- list_sessions_page --
+-- The caller's sessions (RLS) newest first, after the cursor's (created_at, id), without
+-- the bulky JSON columns.
+SELECT id, session_name, symbol, timeframe, strategy_id,
+       backtest_config ->> 'strategy' AS strategy, start_date, end_date, initial_capital,
+       final_capital, total_trades, sharpe_ratio, status, progress, error, created_at,
+       started_at, completed_at
+  FROM backtest_sessions
+ WHERE %(after_at)s::timestamptz IS NULL
+    OR (created_at, id) < (%(after_at)s::timestamptz, %(after_id)s::uuid)
+ ORDER BY created_at DESC, id DESC
+ LIMIT %(limit)s;
+
+-- delete_session --
+DELETE FROM backtest_sessions WHERE id = %(id)s RETURNING id;

@@ -32,7 +32,9 @@ import numpy as np
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
+from cryptotrader.backtest.errors import SessionNotCancellable
 from cryptotrader.backtest.schemas import (
+    BacktestSpec,
     SessionConfig,
     SessionRequest,
     iso_ms,
@@ -50,6 +52,7 @@ from cryptotrader.market.candles import aggregate_candles
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS
 from cryptotrader.strategies import registry
 from cryptotrader.strategies.base import Bars
+from cryptotrader.strategies.errors import StrategyNotFound
 
 log = logging.getLogger(__name__)
 Q = load_queries("cryptotrader.backtest")
@@ -68,11 +71,6 @@ STATS_COLUMNS = (
 class SessionNotFound(NotFound):
     code = "backtest_session_not_found"
     title = "Backtest session not found"
-
-
-class StrategyNotFound(NotFound):
-    code = "strategy_not_found"
-    title = "Strategy not found"
 
 
 class NoCandles(InvalidRequest):
@@ -324,7 +322,7 @@ async def series_extent(conn: Conn, symbol: str, timeframe: str) -> tuple[dateti
 
 
 async def resolve_strategy(
-    conn: Conn, user_id: UUID, strategy_id: UUID | None, cfg: SessionConfig
+    conn: Conn, user_id: UUID, strategy_id: UUID | None, cfg: BacktestSpec
 ) -> tuple[str, dict[str, Any]]:
     """The built-in strategy and parameters of a session (see the module's docstring).
     Raises StrategyNotFound and InvalidRequest."""
@@ -400,6 +398,39 @@ async def cancel_session(conn: Conn, session_id: UUID) -> bool:
     Raises SessionNotFound."""
     await get_session(conn, session_id)
     return await fetch_one(conn, Q["cancel_session"], {"id": session_id}) is not None
+
+
+async def list_session_page(
+    conn: Conn, *, after: tuple[datetime, UUID] | None, limit: int
+) -> list[dict[str, Any]]:
+    """The caller's sessions (RLS) newest first, after a (created_at, id) cursor, without
+    the JSON columns."""
+    at, row_id = after if after is not None else (None, None)
+    return await fetch_all(
+        conn, Q["list_sessions_page"], {"after_at": at, "after_id": row_id, "limit": limit}
+    )
+
+
+async def stop_session(conn: Conn, session_id: UUID) -> dict[str, Any]:
+    """Cancel a pending or running session (a running one stops at its runner's next
+    progress update) and return it. Raises SessionNotFound, SessionNotCancellable."""
+    if not await cancel_session(conn, session_id):
+        status = (await get_session(conn, session_id))["status"]
+        raise SessionNotCancellable(f"backtest session is {status}, not pending or running")
+    return await get_session(conn, session_id)
+
+
+async def delete_session(conn: Conn, session_id: UUID) -> None:
+    """Delete a session and its results, whatever its status (a running one stops at its
+    runner's next progress update). Raises SessionNotFound."""
+    if await fetch_one(conn, Q["delete_session"], {"id": session_id}) is None:
+        raise SessionNotFound(f"backtest session {session_id} not found")
+
+
+async def session_results(conn: Conn, session_id: UUID) -> list[dict[str, Any]]:
+    """A session's ``backtest_results`` rows, best first. Raises SessionNotFound."""
+    await get_session(conn, session_id)
+    return await list_results(conn, session_id)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptotrader.errors import InvalidRequest
+from cryptotrader.errors import InvalidRequest, NotFound
 
 
 class UnknownStrategy(InvalidRequest):
@@ -23,3 +23,11 @@ class InvalidStrategyParameters(InvalidRequest):
     ) -> None:
         super().__init__(detail)
         self.errors = errors or []
+
+
+class StrategyNotFound(NotFound):
+    """No strategy by that name or id: a path naming a built-in that does not exist, or a
+    session's ``strategy_id`` that is not one of the caller's ``ai_strategies`` rows."""
+
+    code = "strategy_not_found"
+    title = "Strategy not found"

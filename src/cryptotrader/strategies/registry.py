@@ -11,7 +11,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cryptotrader.strategies.base import Strategy, StrategyParams
 from cryptotrader.strategies.builtins import BUILTIN_STRATEGIES
-from cryptotrader.strategies.errors import InvalidStrategyParameters, UnknownStrategy
+from cryptotrader.strategies.errors import (
+    InvalidStrategyParameters,
+    StrategyNotFound,
+    UnknownStrategy,
+)
 
 STRATEGIES: Mapping[str, type[Strategy[Any]]] = MappingProxyType(
     {cls.name: cls for cls in BUILTIN_STRATEGIES}
@@ -21,10 +25,44 @@ _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
+EXAMPLE_STRATEGY: dict[str, Any] = {
+    "name": "sma_crossover",
+    "description": "Buy with all cash when the fast SMA crosses above the slow SMA; sell the"
+    " whole position when it crosses below.",
+    "version": 1,
+    "api_version": 1,
+    "signal_only": True,
+    "default_warmup": 30,
+    "parameters": {
+        "additionalProperties": False,
+        "properties": {
+            "fast": {
+                "default": 10,
+                "description": "Fast SMA length in bars (1 = the close itself)",
+                "maximum": 100000,
+                "minimum": 1,
+                "title": "Fast",
+                "type": "integer",
+            },
+            "slow": {
+                "default": 30,
+                "description": "Slow SMA length in bars",
+                "maximum": 100000,
+                "minimum": 2,
+                "title": "Slow",
+                "type": "integer",
+            },
+        },
+        "title": "SmaCrossoverParams",
+        "type": "object",
+    },
+}
+
+
 class StrategyInfo(BaseModel):
     """One strategy as listed by the CLI and the API."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [EXAMPLE_STRATEGY]})
 
     name: str
     description: str
@@ -66,18 +104,28 @@ def build_strategy(name: str, params: Mapping[str, Any]) -> Strategy[Any]:
 
 def describe() -> list[StrategyInfo]:
     """Every strategy: name, description, versions and the JSON schema of its parameters."""
-    return [
-        StrategyInfo(
-            name=cls.name,
-            description=cls.description,
-            version=cls.version,
-            api_version=cls.api_version,
-            signal_only=cls.signal_only,
-            default_warmup=cls(cls.params_model()).warmup(),
-            parameters=cls.params_model.model_json_schema(),
-        )
-        for cls in STRATEGIES.values()
-    ]
+    return [_info(cls) for cls in STRATEGIES.values()]
+
+
+def describe_one(name: str) -> StrategyInfo:
+    """Strategy ``name`` as :func:`describe` lists it. Raises :class:`StrategyNotFound`
+    (a name looked up as a resource: 404, where a request naming it gets 422)."""
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        raise StrategyNotFound(f"no strategy named {name!r} (known: {', '.join(STRATEGIES)})")
+    return _info(cls)
+
+
+def _info(cls: type[Strategy[Any]]) -> StrategyInfo:
+    return StrategyInfo(
+        name=cls.name,
+        description=cls.description,
+        version=cls.version,
+        api_version=cls.api_version,
+        signal_only=cls.signal_only,
+        default_warmup=cls(cls.params_model()).warmup(),
+        parameters=cls.params_model.model_json_schema(),
+    )
 
 
 def parse_param_pairs(pairs: Iterable[str]) -> dict[str, Any]:
