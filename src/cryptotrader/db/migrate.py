@@ -155,9 +155,37 @@ def ensure_base_roles(conninfo: str) -> None:
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
 
 
+# The app role's attributes: (pg_roles column, wanted, the ALTER ROLE keyword for it).
+_APP_ROLE_ATTRIBUTES = (
+    ("rolcanlogin", True, "LOGIN"),
+    ("rolinherit", False, "NOINHERIT"),
+    ("rolsuper", False, "NOSUPERUSER"),
+    ("rolbypassrls", False, "NOBYPASSRLS"),
+    ("rolcreatedb", False, "NOCREATEDB"),
+    ("rolcreaterole", False, "NOCREATEROLE"),
+    ("rolreplication", False, "NOREPLICATION"),
+)
+
+
 def ensure_app_role(conninfo: str, role: str, password: str, dbname: str) -> None:
     """Create or fix the app's login role: no superuser, no BYPASSRLS, owns nothing,
-    inherits nothing, and may only switch to the three API roles."""
+    inherits nothing, and may only switch to the three API roles.
+
+    Only the attributes that differ are altered: a non-superuser owner with CREATEROLE may
+    not even restate NOSUPERUSER on PostgreSQL 15. Roles belong to the whole server, so two
+    databases set up at once (the test workers) may race on the same role: that is retried.
+    """
+    for attempt in range(5):
+        try:
+            _ensure_app_role(conninfo, role, password, dbname)
+            return
+        except psycopg.errors.InternalError_ as exc:  # "tuple concurrently updated"
+            if "concurrently" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _ensure_app_role(conninfo: str, role: str, password: str, dbname: str) -> None:
     ident = sql.Identifier(role)
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         # processes starting together would otherwise ALTER the same role at once
@@ -165,11 +193,23 @@ def ensure_app_role(conninfo: str, role: str, password: str, dbname: str) -> Non
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is None:
             with contextlib.suppress(psycopg.errors.DuplicateObject), conn.transaction():
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOINHERIT").format(ident))
+        have = conn.execute(
+            sql.SQL("SELECT {} FROM pg_roles WHERE rolname = %s").format(
+                sql.SQL(", ").join(sql.Identifier(a) for a, _, _ in _APP_ROLE_ATTRIBUTES)
+            ),
+            [role],
+        ).fetchone()
+        if have is None:  # pragma: no cover - created just above
+            raise MigrationError(f"role {role} vanished while it was being set up")
+        changes = [
+            sql.SQL(keyword)
+            for value, (_, wanted, keyword) in zip(have, _APP_ROLE_ATTRIBUTES, strict=True)
+            if value != wanted
+        ]
         conn.execute(
-            sql.SQL(
-                "ALTER ROLE {} LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"
-                " NOREPLICATION PASSWORD {}"
-            ).format(ident, sql.Literal(password))
+            sql.SQL("ALTER ROLE {} {} PASSWORD {}").format(
+                ident, sql.SQL(" ").join(changes), sql.Literal(password)
+            )
         )
         conn.execute(sql.SQL("GRANT anon, authenticated, service_role TO {}").format(ident))
         conn.execute(
