@@ -5,48 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Literal
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader import __version__
-from cryptotrader.api import middleware, openapi, problems, stream
+from cryptotrader.api import docs, middleware, openapi, parameters, problems, stream
+from cryptotrader.api.health import Health, HealthUnavailable, assess
 from cryptotrader.api.routers import v1_routers
 from cryptotrader.config import Settings, get_settings
 from cryptotrader.db.runtime import app_pool
-from cryptotrader.db.session import Conn
 from cryptotrader.db.target import DatabaseTarget, resolve_target
-
-HEALTH_TIMEOUT_S = 2.0
-
-
-class Health(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok", "database": "ok"}]})
-
-    status: Literal["ok"]
-    database: Literal["ok"]
-
-
-class HealthUnavailable(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "unavailable",
-                    "database": "unavailable",
-                    "reason": "couldn't get a connection after 2.00 sec",
-                }
-            ]
-        }
-    )
-
-    status: Literal["unavailable"]
-    database: Literal["unavailable"]
-    reason: str = Field(description="The first line of the error that made the check fail.")
 
 
 async def _start_workers(
@@ -108,11 +77,15 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
             )
         ],
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc from vendored files: api/docs.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.jwt_secret = settings.resolved_jwt_secret()
     problems.install(app)
+    parameters.install(app)  # unknown query parameters are a 422
     openapi.install(app)  # examples in /openapi.json and /docs
+    docs.install(app)  # /docs, /redoc and /static, without internet
     middleware.install(app, settings)
     for router in v1_routers():
         app.include_router(router, prefix="/api/v1")
@@ -120,23 +93,18 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
     @app.get(
         "/health",
         tags=["system"],
-        summary="Liveness and database check",
+        summary="Whether the platform can trade: database, market feed, prices, workers",
+        description="`ok`, or `degraded` (still 200) with the reasons: no process leads the"
+        " market feed, a cached price is older than the strictest `max_price_age_seconds`"
+        " of the accounts that can trade (orders on it are refused as `stale_price`), or no"
+        " backtest worker runs. 503 when the database does not answer.",
         response_model=Health,
         responses={503: {"model": HealthUnavailable, "description": "The database is unreachable"}},
     )
     async def health(request: Request) -> JSONResponse:
-        pool: AsyncConnectionPool[Conn] = request.app.state.pool
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT_S):
-                async with pool.connection(timeout=HEALTH_TIMEOUT_S) as conn:
-                    await conn.execute("SELECT 1")
-        except (TimeoutError, PoolTimeout, psycopg.Error) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return JSONResponse(
-                {"status": "unavailable", "database": "unavailable", "reason": reason},
-                status_code=503,
-            )
-        return JSONResponse({"status": "ok", "database": "ok"})
+        report = await assess(request.app.state.pool)
+        status = 503 if isinstance(report, HealthUnavailable) else 200
+        return JSONResponse(report.model_dump(mode="json"), status_code=status)
 
     return app
 

@@ -1,7 +1,9 @@
-"""Cross-cutting HTTP concerns: Prometheus metrics, the request body size limit, CORS."""
+"""Cross-cutting HTTP concerns: Prometheus metrics, the request body size and depth limits,
+CORS."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from fastapi import FastAPI, Request, Response
@@ -16,12 +18,15 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cryptotrader.api.health import Health, HealthUnavailable, assess, check_states
 from cryptotrader.api.problems import problem
 from cryptotrader.config import Settings
-from cryptotrader.db.calls import fetch_one
-from cryptotrader.db.session import as_service
 
 API_PREFIX = "/api/v1"
+# No request of ours nests deeper than a few levels; past this a body is refused before any
+# parser recurses into it (Python's json raises RecursionError, PostgreSQL's jsonb a stack
+# depth error: both would be 500s).
+MAX_JSON_DEPTH = 32
 
 
 class Metrics:
@@ -64,6 +69,42 @@ class Metrics:
             "Failed market feed refreshes so far",
             registry=self.registry,
         )
+        self.health = Gauge(
+            "cryptotrader_health_status",
+            "1 when the /health check passes, 0 when it fails (all 0 when the database is down)",
+            ["check"],
+            registry=self.registry,
+        )
+        self.price_age = Gauge(
+            "cryptotrader_price_age_seconds",
+            "Age of the oldest cached price",
+            registry=self.registry,
+        )
+        self.max_price_age = Gauge(
+            "cryptotrader_max_price_age_seconds",
+            "The strictest max_price_age_seconds of the accounts that can trade",
+            registry=self.registry,
+        )
+        self.workers = Gauge(
+            "cryptotrader_backtest_workers",
+            "Backtest worker processes connected to the database",
+            registry=self.registry,
+        )
+
+    def record(self, report: Health | HealthUnavailable) -> None:
+        """The states of ``report`` (one assessment, the same /health gives)."""
+        for check, passed in check_states(report).items():
+            self.health.labels(check).set(1 if passed else 0)
+        if isinstance(report, HealthUnavailable):
+            return
+        feed, prices = report.checks.feed_leader, report.checks.prices
+        if feed.lag_seconds is not None:
+            self.feed_lag.set(feed.lag_seconds)
+        self.feed_errors.set(feed.error_count)
+        if prices.oldest_age_seconds is not None:
+            self.price_age.set(prices.oldest_age_seconds)
+        self.max_price_age.set(prices.max_price_age_seconds)
+        self.workers.set(report.checks.workers.backtest_workers)
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -77,6 +118,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
             expose_headers=["Retry-After", "Idempotent-Replayed"],
         )
+    app.add_middleware(JsonDepthLimit, max_depth=MAX_JSON_DEPTH)  # inside the size limit
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.add_middleware(Measure, metrics=metrics)
@@ -89,15 +131,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     )
     async def metrics_endpoint(request: Request) -> Response:
-        async with as_service(request.app.state.pool) as conn:
-            row = await fetch_one(
-                conn,
-                "SELECT extract(epoch FROM now() - last_success_at)::float8 AS lag, error_count"
-                " FROM market_feed_status WHERE feed = 'market'",
-            )
-        if row is not None and row["lag"] is not None:
-            metrics.feed_lag.set(row["lag"])
-            metrics.feed_errors.set(row["error_count"])
+        metrics.record(await assess(request.app.state.pool))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -189,3 +223,64 @@ class BodySizeLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply ``body`` nests arrays and objects (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for char in _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKET):
+        depth += 1 if char in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class JsonDepthLimit:
+    """Refuse JSON request bodies nested deeper than ``max_depth`` with 400 problem+json.
+
+    A body with fewer brackets than the limit cannot exceed it, so the common request is
+    only counted (at C speed), never scanned."""
+
+    def __init__(self, app: ASGIApp, max_depth: int) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left: let the app see it
+                await self.app(scope, _replay(message, receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        brackets = body.count(b"[") + body.count(b"{")
+        if brackets > self.max_depth and json_depth(body) > self.max_depth:
+            response = problem(
+                400,
+                "bad_request",
+                "Bad request",
+                f"JSON may nest at most {self.max_depth} levels deep",
+                instance=scope.get("path"),
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay({"type": "http.request", "body": body}, receive), send)
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """A receive that gives ``first`` once, then defers to ``receive``."""
+    pending = [first]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed

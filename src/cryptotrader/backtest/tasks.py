@@ -57,6 +57,9 @@ from cryptotrader.strategies.base import Bars
 log = logging.getLogger(__name__)
 
 LEASE_KEY = 0x43544254  # "CTBT": the first key of every session's lease (an int4 pair)
+# "CTWORK": held shared by each worker's connection for its whole life, so /health counts
+# the workers present (a bigint key: never one of the int4-pair leases)
+WORKER_LOCK_KEY = 0x43_54_57_4F_52_4B
 ORPHAN_ERROR = "the worker running this session stopped before it finished; run it again"
 _SERVICE = (
     "SELECT set_config('role', 'service_role', false), set_config('request.jwt.claims', %s, false)"
@@ -302,10 +305,12 @@ class BacktestWorker:
     finished: int = field(default=0, init=False)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set; reconnects when the database goes away."""
+        """Until ``stop`` is set; reconnects when the database goes away. Its connection
+        holds :data:`WORKER_LOCK_KEY` shared meanwhile: the sign that a worker is there."""
         while not stop.is_set():
             try:
                 async with service_connection(self.conninfo) as conn:
+                    await conn.execute("SELECT pg_advisory_lock_shared(%s)", [WORKER_LOCK_KEY])
                     await self._serve(conn, stop)
             except psycopg.OperationalError as exc:
                 log.warning("backtest worker: database unavailable (%s); retrying", exc)
