@@ -7,9 +7,23 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from cryptotrader.auth.schemas import EXAMPLE_USER_ID
+from cryptotrader.numbers import (
+    BPS_PLACES,
+    FEE_RATE_PLACES,
+    MONEY_PLACES,
+    PRICE_PLACES,
+    QUANTITY_PLACES,
+    Bps,
+    FeeRate,
+    Money,
+    Percent,
+    Price,
+    Quantity,
+    as_fixed,
+)
 
 AccountType = Literal["conservative", "balanced", "aggressive", "day_trading", "swing_trading"]
 RiskLevel = Literal["very_low", "low", "medium", "high", "very_high", "aggressive"]
@@ -21,6 +35,9 @@ _COLOR = r"^#[0-9a-fA-F]{6}$"
 EXAMPLE_ACCOUNT_ID = "0b6c3e8a-5f2d-4c71-9a43-7e1d2b9f6c05"
 _TEMPLATE_ID = "5e2b8c71-3f4a-4d9e-b6a0-8c1f7d2e9a43"  # templates.schemas.EXAMPLE_TEMPLATE_ID
 _TRADE_ID = "a3d9f2c1-7b4e-4f68-8c15-9e2a6d0b7f34"  # trading.schemas.EXAMPLE_ORDER_ID
+# The decimals the engine writes into a trade's audit metadata, by key, and their scales:
+# read as the numerics' exact text (accounts/queries.sql), shown like the trade's own fields.
+METADATA_DECIMALS = {"quantity": QUANTITY_PLACES, "price": PRICE_PLACES, "fee": MONEY_PLACES}
 
 
 class AccountCreate(BaseModel):
@@ -47,9 +64,13 @@ class AccountCreate(BaseModel):
     account_name: str = Field(min_length=1, max_length=100, examples=["Swing BTC"])
     account_type: AccountType = "balanced"
     risk_level: RiskLevel = "medium"
-    initial_balance: Decimal = Field(default=Decimal("100000.00"), gt=0, le=Decimal("1e12"))
-    max_daily_loss: Decimal = Field(default=Decimal("1000.00"), gt=0)
-    max_position_size: Decimal = Field(default=Decimal("5000.00"), gt=0)
+    initial_balance: Decimal = Field(
+        default=Decimal("100000.00"), gt=0, le=Decimal("1e12"), decimal_places=MONEY_PLACES
+    )
+    max_daily_loss: Decimal = Field(default=Decimal("1000.00"), gt=0, decimal_places=MONEY_PLACES)
+    max_position_size: Decimal = Field(
+        default=Decimal("5000.00"), gt=0, decimal_places=MONEY_PLACES
+    )
     trading_strategy: str = Field(default="manual", max_length=100)
     color_theme: str = Field(default="#3b82f6", pattern=_COLOR)
     icon: str = Field(default="TrendingUp", max_length=50)
@@ -76,7 +97,9 @@ class AccountFromTemplate(BaseModel):
     template_id: UUID = Field(examples=[_TEMPLATE_ID])
     account_name: str = Field(min_length=1, max_length=100, examples=["Conservative DCA"])
     is_default: bool = False
-    initial_balance: Decimal | None = Field(default=None, gt=0, le=Decimal("1e12"))
+    initial_balance: Decimal | None = Field(
+        default=None, gt=0, le=Decimal("1e12"), decimal_places=MONEY_PLACES
+    )
 
 
 class AccountUpdate(BaseModel):
@@ -102,17 +125,21 @@ class AccountUpdate(BaseModel):
     account_name: str | None = Field(default=None, min_length=1, max_length=100)
     account_type: AccountType | None = None
     risk_level: RiskLevel | None = None
-    max_daily_loss: Decimal | None = Field(default=None, gt=0)
-    max_position_size: Decimal | None = Field(default=None, gt=0)
+    max_daily_loss: Decimal | None = Field(default=None, gt=0, decimal_places=MONEY_PLACES)
+    max_position_size: Decimal | None = Field(default=None, gt=0, decimal_places=MONEY_PLACES)
     trading_strategy: str | None = Field(default=None, max_length=100)
     color_theme: str | None = Field(default=None, pattern=_COLOR)
     icon: str | None = Field(default=None, max_length=50)
     tags: list[str] | None = Field(default=None, max_length=20)
     description: str | None = Field(default=None, max_length=2000)
     fill_model: FillModel | None = None
-    slippage_bps: Decimal | None = Field(default=None, ge=0, le=1000)
-    taker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
-    maker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
+    slippage_bps: Decimal | None = Field(default=None, ge=0, le=1000, decimal_places=BPS_PLACES)
+    taker_fee_rate: Decimal | None = Field(
+        default=None, ge=0, le=Decimal("0.05"), decimal_places=FEE_RATE_PLACES
+    )
+    maker_fee_rate: Decimal | None = Field(
+        default=None, ge=0, le=Decimal("0.05"), decimal_places=FEE_RATE_PLACES
+    )
     max_price_age_seconds: int | None = Field(default=None, ge=1, le=86400)
 
     @model_validator(mode="after")
@@ -140,25 +167,25 @@ class Account(BaseModel):
                     "risk_level": "medium",
                     "status": "active",
                     "is_default": True,
-                    "balance": "95142.72",
-                    "reserved_balance": "0.00",
-                    "initial_balance": "100000.00",
-                    "positions_value": "4862.50",
-                    "equity": "100005.22",
-                    "total_pnl": "5.22",
-                    "total_pnl_percentage": "0.0052",
-                    "fees_paid": "4.85",
-                    "max_daily_loss": "1500.00",
-                    "max_position_size": "10000.00",
+                    "balance": "95142.72257500",
+                    "reserved_balance": "0.00000000",
+                    "initial_balance": "100000.00000000",
+                    "positions_value": "4862.50000000",
+                    "equity": "100005.22257500",
+                    "total_pnl": "5.22257500",
+                    "total_pnl_percentage": "0.005223",
+                    "fees_paid": "4.85242500",
+                    "max_daily_loss": "1500.00000000",
+                    "max_position_size": "10000.00000000",
                     "trading_strategy": "manual",
                     "color_theme": "#f59e0b",
                     "icon": "TrendingUp",
                     "tags": ["btc", "swing"],
                     "description": "Multi-day BTC swings around the weekly range.",
                     "fill_model": "fixed",
-                    "slippage_bps": "5",
-                    "taker_fee_rate": "0.001",
-                    "maker_fee_rate": "0.0008",
+                    "slippage_bps": "5.0000",
+                    "taker_fee_rate": "0.001000",
+                    "maker_fee_rate": "0.000800",
                     "max_price_age_seconds": 300,
                     "epoch": 0,
                     "template_id": None,
@@ -178,25 +205,25 @@ class Account(BaseModel):
     risk_level: RiskLevel
     status: AccountStatus
     is_default: bool
-    balance: Decimal
-    reserved_balance: Decimal
-    initial_balance: Decimal
-    positions_value: Decimal
-    equity: Decimal
-    total_pnl: Decimal
-    total_pnl_percentage: Decimal
-    fees_paid: Decimal
-    max_daily_loss: Decimal
-    max_position_size: Decimal
+    balance: Money
+    reserved_balance: Money
+    initial_balance: Money
+    positions_value: Money
+    equity: Money
+    total_pnl: Money
+    total_pnl_percentage: Percent
+    fees_paid: Money
+    max_daily_loss: Money
+    max_position_size: Money
     trading_strategy: str | None
     color_theme: str | None
     icon: str | None
     tags: list[str]
     description: str | None
     fill_model: FillModel
-    slippage_bps: Decimal
-    taker_fee_rate: Decimal
-    maker_fee_rate: Decimal
+    slippage_bps: Bps
+    taker_fee_rate: FeeRate
+    maker_fee_rate: FeeRate
     max_price_age_seconds: int
     epoch: int
     template_id: UUID | None
@@ -212,14 +239,14 @@ class Position(BaseModel):
             "examples": [
                 {
                     "symbol": "BTC",
-                    "quantity": "0.05",
-                    "reserved_quantity": "0",
-                    "avg_entry_price": "97048.50",
-                    "cost_basis": "4852.43",
-                    "realized_pnl": "0.00",
-                    "price": "97250.00",
-                    "market_value": "4862.50",
-                    "unrealized_pnl": "10.07",
+                    "quantity": "0.05000000",
+                    "reserved_quantity": "0.00000000",
+                    "avg_entry_price": "97048.5000000000",
+                    "cost_basis": "4852.42500000",
+                    "realized_pnl": "0.00000000",
+                    "price": "97250.0000000000",
+                    "market_value": "4862.50000000",
+                    "unrealized_pnl": "10.07500000",
                     "opened_at": "2025-01-15T14:30:02Z",
                 }
             ]
@@ -227,14 +254,14 @@ class Position(BaseModel):
     )
 
     symbol: str
-    quantity: Decimal
-    reserved_quantity: Decimal
-    avg_entry_price: Decimal
-    cost_basis: Decimal
-    realized_pnl: Decimal
-    price: Decimal | None
-    market_value: Decimal | None
-    unrealized_pnl: Decimal | None
+    quantity: Quantity
+    reserved_quantity: Quantity
+    avg_entry_price: Price
+    cost_basis: Money
+    realized_pnl: Money
+    price: Price | None
+    market_value: Money | None
+    unrealized_pnl: Money | None
     opened_at: datetime
 
 
@@ -245,16 +272,16 @@ class AuditEntry(BaseModel):
                 {
                     "id": "9d4e7a12-8b3c-4e6f-a2d1-5c0b8f3e7a69",
                     "action": "trade_buy",
-                    "old_balance": "100000.00",
-                    "new_balance": "95142.72",
-                    "amount_changed": "-4857.28",
+                    "old_balance": "100000.00000000",
+                    "new_balance": "95142.72257500",
+                    "amount_changed": "-4857.27742500",
                     "reason": None,
                     "metadata": {
                         "trade_id": _TRADE_ID,
                         "symbol": "BTC",
-                        "quantity": 0.05,
-                        "price": 97048.5,
-                        "fee": 4.85,
+                        "quantity": "0.05000000",
+                        "price": "97048.5000000000",
+                        "fee": "4.85242500",
                     },
                     "created_at": "2025-01-15T14:30:02Z",
                 }
@@ -264,9 +291,16 @@ class AuditEntry(BaseModel):
 
     id: UUID
     action: str
-    old_balance: Decimal | None
-    new_balance: Decimal | None
-    amount_changed: Decimal | None
+    old_balance: Money | None
+    new_balance: Money | None
+    amount_changed: Money | None
     reason: str | None
     metadata: dict[str, object]
     created_at: datetime
+
+    @field_serializer("metadata", when_used="json")
+    def _metadata_decimals(self, metadata: dict[str, object]) -> dict[str, object]:
+        return {
+            k: as_fixed(v, METADATA_DECIMALS[k]) if k in METADATA_DECIMALS else v
+            for k, v in metadata.items()
+        }

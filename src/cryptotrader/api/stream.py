@@ -54,6 +54,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cryptotrader.auth.tokens import InvalidToken, decode_access_token
 from cryptotrader.market.cache import PRICE_CHANNEL
+from cryptotrader.numbers import PRICE_PLACES, QUANTITY_PLACES, as_fixed
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,30 @@ class StreamConfig(BaseSettings):
     )
 
 
+def _iso(moment: datetime) -> str:
+    """ISO-8601 UTC, as the REST API writes times (``2025-01-15T14:30:00.123456Z``)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return _iso(datetime.now(UTC))
+
+
+def _epoch_iso(seconds: float) -> str:
+    """A token's ``exp`` (epoch seconds) as ISO-8601 UTC."""
+    return _iso(datetime.fromtimestamp(seconds, UTC))
+
+
+# Decimals of the events, written like the REST API's (cryptotrader.numbers): an order's
+# amount and fill price (SQL's numeric text in the outbox), a price feed's [usd, aud].
+_ORDER_DECIMALS = {"amount": QUANTITY_PLACES, "execution_price": PRICE_PLACES}
+
+
+def _fixed_prices(prices: dict[str, Any]) -> dict[str, Any]:
+    return {
+        symbol: [as_fixed(p, PRICE_PLACES) for p in pair] if isinstance(pair, list) else pair
+        for symbol, pair in prices.items()
+    }
 
 
 def _dump(message: dict[str, Any]) -> str:
@@ -188,8 +211,18 @@ class StreamHub:
         if not isinstance(event, dict):
             return
         if channel in (PRICE_CHANNEL, "prices"):
+            if isinstance(event.get("prices"), dict):
+                event["prices"] = _fixed_prices(event["prices"])
+                payload = _dump(event)
             self._fan_prices(payload, event)
         elif channel in ("orders", "notifications"):
+            if channel == "orders":
+                event |= {
+                    k: as_fixed(event[k], p) for k, p in _ORDER_DECIMALS.items() if k in event
+                }
+                if event.get("status") != "completed" and "execution_price" in event:
+                    event["execution_price"] = None  # the column's default 0 is no price
+                payload = _dump(event)
             self._fan_own(channel, payload, event)
 
     def _fan_own(self, name: str, payload: str, event: dict[str, Any]) -> None:
@@ -348,7 +381,7 @@ async def _receive(websocket: WebSocket) -> dict[str, Any] | None:
         raw = (message.get("bytes") or b"").decode("utf-8", errors="replace")
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
         return None
     return value if isinstance(value, dict) else None
 
@@ -428,7 +461,9 @@ async def _read(websocket: WebSocket, client: Client, config: StreamConfig, secr
                 client.close(CLOSE_UNAUTHORIZED, "the token is for another user")
                 return
             client.expires_at = float(claims["exp"])
-            client.offer(_dump({"type": "authenticated", "expires_at": claims["exp"]}))
+            client.offer(
+                _dump({"type": "authenticated", "expires_at": _epoch_iso(float(claims["exp"]))})
+            )
         else:
             client.offer(_error(f"unknown message type {kind!r}"))
 
@@ -499,7 +534,7 @@ async def stream(websocket: WebSocket) -> None:
                     "user_id": client.user_id,
                     "channels": sorted(CHANNELS),
                     "heartbeat_interval": config.heartbeat_interval,
-                    "expires_at": claims["exp"],
+                    "expires_at": _epoch_iso(client.expires_at),
                 }
             )
         )

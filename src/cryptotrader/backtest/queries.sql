@@ -1,10 +1,14 @@
 -- insert_session --
--- A new session, pending until a worker (or the CLI) claims it.
+-- A new session, pending until a worker (or the CLI) claims it. Its results are unknown
+-- (null) until it completes, not the columns' default of 0.
 INSERT INTO backtest_sessions
        (user_id, session_name, symbol, timeframe, strategy_id, bot_id, start_date, end_date,
-        initial_capital, backtest_config, status)
+        initial_capital, backtest_config, status, final_capital, total_trades, winning_trades,
+        losing_trades, win_rate, profit_factor, max_drawdown, sharpe_ratio, sortino_ratio,
+        calmar_ratio)
 VALUES (%(user_id)s, %(session_name)s, %(symbol)s, %(timeframe)s, %(strategy_id)s, %(bot_id)s,
-        %(start_date)s, %(end_date)s, %(initial_capital)s, %(backtest_config)s, 'pending')
+        %(start_date)s, %(end_date)s, %(initial_capital)s, %(backtest_config)s, 'pending',
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
 RETURNING *;
 
 -- get_session --
@@ -25,13 +29,16 @@ SELECT s.id, s.user_id, p.email, s.session_name, s.symbol, s.timeframe, s.strate
  LIMIT %(limit)s;
 
 -- list_results --
--- A session's results, best first (unranked last).
+-- A session's results, best first (unranked last), keyset-paginated on
+-- (rank, unranked as 2147483647, id).
 SELECT id, session_id, parameters, rank, final_capital, total_return, total_trades,
        winning_trades, losing_trades, win_rate, profit_factor, max_drawdown, sharpe_ratio,
        sortino_ratio, calmar_ratio, stats
   FROM backtest_results
  WHERE session_id = %(session_id)s
- ORDER BY rank NULLS LAST, id
+   AND (%(after_id)s::uuid IS NULL
+        OR (coalesce(rank, 2147483647), id) > (%(after_rank)s::int, %(after_id)s::uuid))
+ ORDER BY coalesce(rank, 2147483647), id
  LIMIT %(limit)s;
 
 -- claim_next --

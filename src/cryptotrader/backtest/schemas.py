@@ -16,7 +16,15 @@ from typing import Any, Literal, Self
 from uuid import UUID
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from cryptotrader.backtest.sweep import (
     MAX_COMBINATIONS,
@@ -27,6 +35,22 @@ from cryptotrader.backtest.sweep import (
 )
 from cryptotrader.backtest.types import BacktestConfig, Trade
 from cryptotrader.market.schemas import Timeframe
+from cryptotrader.numbers import (
+    BPS_PLACES,
+    FEE_RATE_PLACES,
+    MONEY_PLACES,
+    PERCENT_PLACES,
+    PRICE_PLACES,
+    QUANTITY_PLACES,
+    RATIO_PLACES,
+    Money,
+    Percent,
+    Price,
+    Quantity,
+    Ratio,
+    fixed,
+    fixed_by_key,
+)
 
 EXAMPLE_CREATE: dict[str, Any] = {
     "session_name": "SMA 10/30 on BTC, H1 2021",
@@ -66,7 +90,11 @@ class BacktestSpec(BaseModel):
     strategy: str | None = Field(
         default=None, max_length=100, description="A built-in strategy's name."
     )
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, ParamValue | None] = Field(
+        default_factory=dict,
+        description="The strategy's parameters (GET /strategies/{name}); an unknown one is "
+        "refused.",
+    )
     sweep: dict[str, list[ParamValue]] | None = Field(
         default=None,
         description="Values per parameter (or range strings like '5:50:5'); a grid run.",
@@ -179,10 +207,11 @@ def iso(t: datetime) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """A value as JSON: Decimal as a string, datetime as ISO-8601, numpy scalars as
-    Python numbers, NaN and infinities as null; containers recursively."""
+    """A value as JSON: Decimal as a string in plain notation (never an exponent),
+    datetime as ISO-8601, numpy scalars as Python numbers, NaN and infinities as null;
+    containers recursively."""
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f") if value.is_finite() else None
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, UUID):
@@ -203,25 +232,52 @@ def jsonable(value: Any) -> Any:
 
 
 def trade_record(trade: Trade) -> dict[str, Any]:
-    """One round trip as JSON (decimals as strings)."""
+    """One round trip as JSON (decimals as strings, each with its type's scale: see
+    cryptotrader.numbers)."""
     return {
         "entry_time": iso(trade.entry_time),
         "exit_time": iso(trade.exit_time),
-        "entry_price": str(trade.entry_price),
-        "exit_price": str(trade.exit_price),
-        "quantity": str(trade.quantity),
-        "entry_fee": str(trade.entry_fee),
-        "exit_fee": str(trade.exit_fee),
-        "pnl": str(trade.pnl),
-        "return_pct": str(trade.return_pct),
+        "entry_price": fixed(trade.entry_price, PRICE_PLACES),
+        "exit_price": fixed(trade.exit_price, PRICE_PLACES),
+        "quantity": fixed(trade.quantity, QUANTITY_PLACES),
+        "entry_fee": fixed(trade.entry_fee, MONEY_PLACES),
+        "exit_fee": fixed(trade.exit_fee, MONEY_PLACES),
+        "pnl": fixed(trade.pnl, MONEY_PLACES),
+        "return_pct": fixed(trade.return_pct, PERCENT_PLACES),
         "exit_reason": trade.exit_reason,
         "closed": trade.closed,
+        "is_open": trade.is_open,
     }
 
 
 # ------------------------------------------------------------------ API answers
 
 SessionStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+# A session's results: null until it completes (the columns default to 0).
+RESULT_FIELDS = frozenset(
+    {
+        "final_capital",
+        "total_trades",
+        "winning_trades",
+        "losing_trades",
+        "win_rate",
+        "profit_factor",
+        "max_drawdown",
+        "sharpe_ratio",
+        "sortino_ratio",
+        "calmar_ratio",
+    }
+)
+_UNKNOWN_UNTIL_DONE = "Null until the run completes."
+# The decimal strings of the stored documents (backtest_config, results_data), by key.
+DOCUMENT_DECIMALS = {
+    "initial_capital": MONEY_PLACES,
+    "final_capital": MONEY_PLACES,
+    "total_return": RATIO_PLACES,
+    "slippage_bps": BPS_PLACES,
+    "taker_fee_rate": FEE_RATE_PLACES,
+    "maker_fee_rate": FEE_RATE_PLACES,
+}
 EXAMPLE_SESSION_ID = "5e1c7a2b-93d4-4f0e-b6a8-2c9d1f3e7b40"
 EXAMPLE_USER_ID = "8f14e45f-ceea-4672-9c1b-7e3d2a6b5c91"
 _EXAMPLE_SUMMARY: dict[str, Any] = {
@@ -233,12 +289,12 @@ _EXAMPLE_SUMMARY: dict[str, Any] = {
     "strategy_id": None,
     "start_date": "2021-01-01T00:00:00Z",
     "end_date": "2021-06-30T00:00:00Z",
-    "initial_capital": "10000",
-    "final_capital": "13482.17",
+    "initial_capital": "10000.00000000",
+    "final_capital": "13482.17000000",
     "total_trades": 41,
-    "sharpe_ratio": "1.284",
+    "sharpe_ratio": "1.28400000",
     "status": "completed",
-    "progress": "1",
+    "progress": "1.00000000",
     "error": None,
     "created_at": "2025-01-15T14:30:00Z",
     "started_at": "2025-01-15T14:30:01Z",
@@ -247,18 +303,26 @@ _EXAMPLE_SUMMARY: dict[str, Any] = {
 _EXAMPLE_TRADE: dict[str, Any] = {
     "entry_time": "2021-01-03T09:00:00Z",
     "exit_time": "2021-01-11T06:00:00Z",
-    "entry_price": "32866.48",
-    "exit_price": "35521.09",
-    "quantity": "0.30366",
-    "entry_fee": "9.98",
-    "exit_fee": "10.79",
-    "pnl": "785.31",
-    "return_pct": "7.8531",
+    "entry_price": "32866.4800000000",
+    "exit_price": "35521.0900000000",
+    "quantity": "0.30366000",
+    "entry_fee": "9.98000000",
+    "exit_fee": "10.79000000",
+    "pnl": "785.31000000",
+    "return_pct": "7.853100",
     "exit_reason": "signal",
     "closed": True,
+    "is_open": False,
+}
+_EXAMPLE_CONFIG: dict[str, Any] = {  # EXAMPLE_CREATE's config as the API shows it
+    "initial_capital": "10000.00000000",
+    "fill_model": "fixed",
+    "slippage_bps": "5.0000",
+    "taker_fee_rate": "0.001000",
+    "maker_fee_rate": "0.000800",
 }
 _EXAMPLE_STATS: dict[str, Any] = {
-    "total_return": 34.82,
+    "total_return": 0.3482,
     "win_rate": 0.439,
     "profit_factor": 1.71,
     "max_drawdown": 0.213,
@@ -280,16 +344,24 @@ class BacktestSummary(BaseModel):
     strategy_id: UUID | None
     start_date: datetime
     end_date: datetime
-    initial_capital: Decimal | None
-    final_capital: Decimal | None
-    total_trades: int | None
-    sharpe_ratio: Decimal | None
+    initial_capital: Money | None
+    final_capital: Money | None = Field(description=_UNKNOWN_UNTIL_DONE)
+    total_trades: int | None = Field(description=_UNKNOWN_UNTIL_DONE)
+    sharpe_ratio: Ratio | None = Field(description=_UNKNOWN_UNTIL_DONE)
     status: SessionStatus
-    progress: Decimal = Field(description="Fraction done, 0 to 1 (1 once completed).")
+    progress: Ratio = Field(description="Fraction done, 0 to 1 (1 once completed).")
     error: str | None = Field(description="Why it failed, for a failed session.")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+
+    @model_validator(mode="after")
+    def _results_only_once_completed(self) -> Self:
+        """The columns' defaults (0) are no results: until a run completes they are null."""
+        if self.status != "completed":
+            for name in RESULT_FIELDS & type(self).model_fields.keys():
+                setattr(self, name, None)
+        return self
 
 
 class BacktestTrade(BaseModel):
@@ -297,15 +369,23 @@ class BacktestTrade(BaseModel):
 
     entry_time: datetime
     exit_time: datetime
-    entry_price: Decimal
-    exit_price: Decimal
-    quantity: Decimal
-    entry_fee: Decimal
-    exit_fee: Decimal
-    pnl: Decimal = Field(description="Net of both fees.")
-    return_pct: Decimal
+    entry_price: Price
+    exit_price: Price
+    quantity: Quantity
+    entry_fee: Money
+    exit_fee: Money
+    pnl: Money = Field(description="Net of both fees.")
+    return_pct: Percent = Field(description="pnl over the entry's cost, in percent.")
     exit_reason: str
     closed: bool = Field(description="False for the position still open at the end.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="True for the position still open at the end: exit at the last close, "
+        "pnl valued there (no exit fee). It counts among the session's trades."
+    )
+    @property
+    def is_open(self) -> bool:
+        return not self.closed
 
 
 class Backtest(BacktestSummary):
@@ -319,24 +399,29 @@ class Backtest(BacktestSummary):
                     "backtest_config": {
                         k: v
                         for k, v in EXAMPLE_CREATE.items()
-                        if k in ("strategy", "parameters", "rank_by", "config")
+                        if k in ("strategy", "parameters", "rank_by")
                     }
-                    | {"sweep": None, "source": {"kind": "database", "path": None}},
+                    | {
+                        "config": _EXAMPLE_CONFIG,
+                        "sweep": None,
+                        "source": {"kind": "database", "path": None},
+                    },
                     "winning_trades": 18,
                     "losing_trades": 23,
-                    "win_rate": "0.439",
-                    "profit_factor": "1.71",
-                    "max_drawdown": "0.213",
-                    "sortino_ratio": "1.902",
-                    "calmar_ratio": "2.87",
+                    "win_rate": "0.43900000",
+                    "profit_factor": "1.71000000",
+                    "max_drawdown": "0.21300000",
+                    "sortino_ratio": "1.90200000",
+                    "calmar_ratio": "2.87000000",
                     "results_data": {
                         "strategy": "sma_crossover",
                         "parameters": {"fast": 10, "slow": 30},
                         "bars": 4320,
                         "first_bar": "2021-01-01T00:00:00Z",
                         "last_bar": "2021-06-29T23:00:00Z",
-                        "initial_capital": "10000",
-                        "final_capital": "13482.17",
+                        "config": _EXAMPLE_CONFIG,
+                        "initial_capital": "10000.00000000",
+                        "final_capital": "13482.17000000",
                         "stats": _EXAMPLE_STATS,
                         "exposure": 0.512,
                         "fast_path": True,
@@ -356,11 +441,13 @@ class Backtest(BacktestSummary):
     )
     winning_trades: int | None
     losing_trades: int | None
-    win_rate: Decimal | None
-    profit_factor: Decimal | None = Field(description="Null when undefined (no losing trade).")
-    max_drawdown: Decimal | None
-    sortino_ratio: Decimal | None
-    calmar_ratio: Decimal | None
+    win_rate: Ratio | None
+    profit_factor: Ratio | None = Field(
+        description="Null when undefined (no losing trade), and until the run completes."
+    )
+    max_drawdown: Ratio | None
+    sortino_ratio: Ratio | None
+    calmar_ratio: Ratio | None
     results_data: dict[str, Any] = Field(
         description="Every statistic, the parameters and configuration, the data range and, "
         "for a sweep, its grid."
@@ -369,6 +456,10 @@ class Backtest(BacktestSummary):
         description="`[time, equity]` points, at most 2,000."
     )
     trade_history: list[BacktestTrade]
+
+    @field_serializer("backtest_config", "results_data", when_used="json")
+    def _document_decimals(self, document: dict[str, Any]) -> Any:
+        return fixed_by_key(document, DOCUMENT_DECIMALS)
 
 
 class BacktestResultRow(BaseModel):
@@ -381,17 +472,17 @@ class BacktestResultRow(BaseModel):
                     "id": "2b7e9c14-6d3a-4f81-a5c2-8e0f1d9b3a67",
                     "rank": 1,
                     "parameters": {"fast": 10, "slow": 30},
-                    "final_capital": "13482.17",
-                    "total_return": "34.8217",
+                    "final_capital": "13482.17000000",
+                    "total_return": "0.34821700",
                     "total_trades": 41,
                     "winning_trades": 18,
                     "losing_trades": 23,
-                    "win_rate": "0.439",
-                    "profit_factor": "1.71",
-                    "max_drawdown": "0.213",
-                    "sharpe_ratio": "1.284",
-                    "sortino_ratio": "1.902",
-                    "calmar_ratio": "2.87",
+                    "win_rate": "0.43900000",
+                    "profit_factor": "1.71000000",
+                    "max_drawdown": "0.21300000",
+                    "sharpe_ratio": "1.28400000",
+                    "sortino_ratio": "1.90200000",
+                    "calmar_ratio": "2.87000000",
                     "stats": _EXAMPLE_STATS,
                 }
             ]
@@ -401,15 +492,15 @@ class BacktestResultRow(BaseModel):
     id: UUID
     rank: int | None = Field(description="1 is the best by the session's `rank_by`.")
     parameters: dict[str, Any]
-    final_capital: Decimal
-    total_return: Decimal
+    final_capital: Money
+    total_return: Ratio
     total_trades: int
     winning_trades: int
     losing_trades: int
-    win_rate: Decimal | None
-    profit_factor: Decimal | None
-    max_drawdown: Decimal | None
-    sharpe_ratio: Decimal | None
-    sortino_ratio: Decimal | None
-    calmar_ratio: Decimal | None
+    win_rate: Ratio | None
+    profit_factor: Ratio | None
+    max_drawdown: Ratio | None
+    sharpe_ratio: Ratio | None
+    sortino_ratio: Ratio | None
+    calmar_ratio: Ratio | None
     stats: dict[str, Any]

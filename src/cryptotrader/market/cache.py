@@ -12,6 +12,8 @@ from cryptotrader.db.calls import execute, fetch_all
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
 from cryptotrader.market.schemas import Quote, TrackedCoin
+from cryptotrader.numbers import Money, Percent
+from cryptotrader.numbers import Price as UnitPrice
 
 Q = load_queries("cryptotrader.market", "cache.sql")
 PRICE_CHANNEL = "ct_prices"
@@ -25,13 +27,13 @@ class Price(BaseModel):
                 {
                     "symbol": "BTC",
                     "name": "Bitcoin",
-                    "price_usd": "97250.00",
-                    "price_aud": "153655.00",
-                    "volume_24h_usd": "38215400000.00",
-                    "change_percentage_24h": "1.84",
-                    "market_cap_usd": "1926500000000.00",
-                    "high_24h": "97980.00",
-                    "low_24h": "95310.00",
+                    "price_usd": "97250.0000000000",
+                    "price_aud": "145242.8750000000",
+                    "volume_24h_usd": "38215400000.00000000",
+                    "change_percentage_24h": "1.840000",
+                    "market_cap_usd": "1926500000000.00000000",
+                    "high_24h": "97980.0000000000",
+                    "low_24h": "95310.0000000000",
                     "exchange": "coingecko",
                     "last_updated": "2025-01-15T14:31:00Z",
                     "age_seconds": 12.4,
@@ -43,13 +45,13 @@ class Price(BaseModel):
 
     symbol: str
     name: str | None
-    price_usd: Decimal
-    price_aud: Decimal
-    volume_24h_usd: Decimal | None
-    change_percentage_24h: Decimal | None
-    market_cap_usd: Decimal | None
-    high_24h: Decimal | None
-    low_24h: Decimal | None
+    price_usd: UnitPrice
+    price_aud: UnitPrice = Field(description="A price per unit in AUD.")
+    volume_24h_usd: Money | None
+    change_percentage_24h: Percent | None
+    market_cap_usd: Money | None
+    high_24h: UnitPrice | None
+    low_24h: UnitPrice | None
     exchange: str
     last_updated: datetime
     age_seconds: float = Field(description="Seconds since the price was last updated.")
@@ -60,16 +62,33 @@ async def tracked_coins(conn: Conn) -> list[TrackedCoin]:
     return [TrackedCoin.model_validate(r) for r in await fetch_all(conn, Q["tracked_coins"])]
 
 
+def price_key(price: Price) -> tuple[Decimal, str]:
+    """The sort key of the price list: market cap (-1 without one), then symbol."""
+    cap = price.market_cap_usd
+    return (Decimal(-1) if cap is None else cap, price.symbol)
+
+
 async def list_prices(
-    conn: Conn, *, symbols: list[str] | None = None, max_age_seconds: int = 300
+    conn: Conn,
+    *,
+    symbols: list[str] | None = None,
+    max_age_seconds: int = 300,
+    after: tuple[Decimal, str] | None = None,
+    limit: int | None = None,
 ) -> list[Price]:
-    """Cached prices with their age; ``stale`` when older than ``max_age_seconds``."""
+    """Cached prices with their age; ``stale`` when older than ``max_age_seconds``. The
+    largest market cap first; ``after`` is the :func:`price_key` of the previous page's
+    last price, ``limit`` None: all."""
+    cap, symbol = after if after is not None else (None, None)
     rows = await fetch_all(
         conn,
         Q["list_prices"],
         {
             "symbols": [s.upper() for s in symbols] if symbols else None,
             "max_age_seconds": max_age_seconds,
+            "after_cap": cap,
+            "after_symbol": symbol,
+            "limit": limit,
         },
     )
     return [Price.model_validate(r) for r in rows]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID, AccountStatus
+from cryptotrader.numbers import Money, Percent
 
 Mode = Literal["paper", "live"]
 Name = Annotated[str, Field(min_length=1, max_length=100, examples=["Main"])]
@@ -19,9 +19,9 @@ _MEMBER: JsonDict = {
     "account_id": EXAMPLE_ACCOUNT_ID,
     "account_name": "Swing BTC",
     "status": "active",
-    "initial_balance": "100000.00",
-    "equity": "100005.22",
-    "total_pnl": "5.22",
+    "initial_balance": "100000.00000000",
+    "equity": "100005.22257500",
+    "total_pnl": "5.22257500",
     "added_at": "2025-01-02T09:00:00Z",
 }
 
@@ -72,9 +72,9 @@ class PortfolioMember(BaseModel):
     account_id: UUID
     account_name: str
     status: AccountStatus
-    initial_balance: Decimal
-    equity: Decimal = Field(description="balance + reserved_balance + positions at price.")
-    total_pnl: Decimal
+    initial_balance: Money
+    equity: Money = Field(description="balance + reserved_balance + positions at price.")
+    total_pnl: Money
     added_at: datetime
 
 
@@ -90,10 +90,10 @@ class Portfolio(BaseModel):
                     "mode": "paper",
                     "is_default": True,
                     "accounts": [_MEMBER],
-                    "total_value": "100005.22",
-                    "initial_balance": "100000.00",
-                    "total_pnl": "5.22",
-                    "total_pnl_percentage": "0.0052",
+                    "total_value": "100005.22257500",
+                    "initial_balance": "100000.00000000",
+                    "total_pnl": "5.22257500",
+                    "total_pnl_percentage": "0.005200",
                     "created_at": "2025-01-02T08:58:41Z",
                     "updated_at": "2025-01-15T14:30:02Z",
                 }
@@ -106,9 +106,9 @@ class Portfolio(BaseModel):
     mode: Mode
     is_default: bool
     accounts: list[PortfolioMember]
-    total_value: Decimal = Field(description="The members' equity, summed.")
-    initial_balance: Decimal = Field(description="The members' initial balances, summed.")
-    total_pnl: Decimal
-    total_pnl_percentage: Decimal
+    total_value: Money = Field(description="The members' equity, summed.")
+    initial_balance: Money = Field(description="The members' initial balances, summed.")
+    total_pnl: Money
+    total_pnl_percentage: Percent
     created_at: datetime
     updated_at: datetime

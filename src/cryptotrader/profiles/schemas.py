@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from cryptotrader.auth.schemas import EXAMPLE_USER_ID
+from cryptotrader.numbers import FEE_RATE_PLACES, FeeRate, Money
 
 
 class Profile(BaseModel):
@@ -31,7 +32,7 @@ class Profile(BaseModel):
                     "email": "alice@example.com",
                     "display_name": "Alice",
                     "avatar_url": "https://avatars.example.com/alice.png",
-                    "paper_balance": "100000.00",
+                    "paper_balance": "100000.00000000",
                     "created_at": "2025-01-02T08:58:41Z",
                 }
             ]
@@ -42,7 +43,7 @@ class Profile(BaseModel):
     email: str
     display_name: str | None
     avatar_url: str | None
-    paper_balance: Decimal | None
+    paper_balance: Money | None
     created_at: datetime
 
 
@@ -126,8 +127,12 @@ class Setting(BaseModel):
 class FeeOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    taker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
-    maker_fee_rate: Decimal | None = Field(default=None, ge=0, le=Decimal("0.05"))
+    taker_fee_rate: FeeRate | None = Field(
+        default=None, ge=0, le=Decimal("0.05"), decimal_places=FEE_RATE_PLACES
+    )
+    maker_fee_rate: FeeRate | None = Field(
+        default=None, ge=0, le=Decimal("0.05"), decimal_places=FEE_RATE_PLACES
+    )
 
 
 class Notifications(BaseModel):

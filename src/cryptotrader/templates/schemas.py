@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cryptotrader.accounts.schemas import AccountType, RiskLevel
+from cryptotrader.numbers import MONEY_PLACES, Money, Score
 
 Tag = Annotated[str, Field(min_length=1, max_length=50)]
 EXAMPLE_TEMPLATE_ID = "5e2b8c71-3f4a-4d9e-b6a0-8c1f7d2e9a43"
@@ -43,9 +44,15 @@ class TemplateCreate(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
     account_type: AccountType = "balanced"
     risk_level: RiskLevel = "medium"
-    initial_balance: Decimal = Field(default=Decimal("100000.00"), gt=0, le=Decimal("1e12"))
-    max_daily_loss: Decimal = Field(default=Decimal("1000.00"), gt=0, le=Decimal("1e12"))
-    max_position_size: Decimal = Field(default=Decimal("5000.00"), gt=0, le=Decimal("1e12"))
+    initial_balance: Decimal = Field(
+        default=Decimal("100000.00"), gt=0, le=Decimal("1e12"), decimal_places=MONEY_PLACES
+    )
+    max_daily_loss: Decimal = Field(
+        default=Decimal("1000.00"), gt=0, le=Decimal("1e12"), decimal_places=MONEY_PLACES
+    )
+    max_position_size: Decimal = Field(
+        default=Decimal("5000.00"), gt=0, le=Decimal("1e12"), decimal_places=MONEY_PLACES
+    )
     trading_strategy: str = Field(default="manual", min_length=1, max_length=100)
     color_theme: str = Field(default="#3b82f6", pattern=r"^#[0-9a-fA-F]{6}$")
     icon: str = Field(default="TrendingUp", min_length=1, max_length=50)
@@ -73,9 +80,9 @@ class Template(BaseModel):
                     "description": "Weekly BTC/ETH buys, small positions, 0.5% daily loss limit.",
                     "account_type": "conservative",
                     "risk_level": "low",
-                    "initial_balance": "25000.00",
-                    "max_daily_loss": "125.00",
-                    "max_position_size": "2500.00",
+                    "initial_balance": "25000.00000000",
+                    "max_daily_loss": "125.00000000",
+                    "max_position_size": "2500.00000000",
                     "trading_strategy": "dca",
                     "color_theme": "#10b981",
                     "icon": "Shield",
@@ -99,9 +106,9 @@ class Template(BaseModel):
     description: str | None
     account_type: AccountType
     risk_level: RiskLevel
-    initial_balance: Decimal
-    max_daily_loss: Decimal | None
-    max_position_size: Decimal | None
+    initial_balance: Money
+    max_daily_loss: Money | None
+    max_position_size: Money | None
     trading_strategy: str | None
     color_theme: str | None
     icon: str | None
@@ -110,8 +117,14 @@ class Template(BaseModel):
     is_builtin: bool = Field(description="Shipped with the system (no creator).")
     is_own: bool = Field(description="Created by the caller.")
     usage_count: int
-    rating: Decimal
+    rating: Score | None = Field(description="The users' average rating; null until rated.")
     rating_count: int
     my_rating: int | None = Field(default=None, description="The caller's rating, if any.")
     created_at: datetime
     updated_at: datetime | None
+
+    @model_validator(mode="after")
+    def _unrated(self) -> Template:
+        if self.rating_count == 0:  # the column's 0 means "no rating yet", not a rating of 0
+            self.rating = None
+        return self

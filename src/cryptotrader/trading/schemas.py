@@ -7,9 +7,20 @@ from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
+from cryptotrader.numbers import (
+    PRICE_PLACES,
+    QUANTITY_PLACES,
+    SCORE_PLACES,
+    Bps,
+    FeeRate,
+    Money,
+    Price,
+    Quantity,
+    Score,
+)
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]
@@ -45,17 +56,28 @@ class OrderRequest(BaseModel):
     account_id: UUID = Field(examples=[EXAMPLE_ACCOUNT_ID])
     symbol: str = Field(min_length=1, max_length=15, examples=["BTC"])
     side: Side
-    amount: Decimal = Field(gt=0, description="Quantity of the base asset.", examples=["0.05"])
+    amount: Decimal = Field(
+        gt=0,
+        decimal_places=QUANTITY_PLACES,
+        description="Quantity of the base asset, at most 8 decimals.",
+        examples=["0.05"],
+    )
     order_type: OrderType = "market"
-    limit_price: Decimal | None = Field(default=None, gt=0, examples=["95000.00"])
-    stop_price: Decimal | None = Field(default=None, gt=0, examples=["99000.00"])
+    limit_price: Decimal | None = Field(
+        default=None, gt=0, decimal_places=PRICE_PLACES, examples=["95000.00"]
+    )
+    stop_price: Decimal | None = Field(
+        default=None, gt=0, decimal_places=PRICE_PLACES, examples=["99000.00"]
+    )
     time_in_force: TimeInForce = "gtc"
     expires_at: datetime | None = None
-    stop_loss: Decimal | None = Field(default=None, gt=0)
-    take_profit: Decimal | None = Field(default=None, gt=0)
+    stop_loss: Decimal | None = Field(default=None, gt=0, decimal_places=PRICE_PLACES)
+    take_profit: Decimal | None = Field(default=None, gt=0, decimal_places=PRICE_PLACES)
     bot_id: UUID | None = None
     reasoning: str | None = Field(default=None, max_length=4000)
-    confidence_level: Decimal | None = Field(default=None, ge=0, le=100)
+    confidence_level: Decimal | None = Field(
+        default=None, ge=0, le=100, decimal_places=SCORE_PLACES
+    )
     trade_category: str = Field(default="manual", min_length=1, max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=20)
     notes: str | None = Field(default=None, max_length=4000)
@@ -73,28 +95,28 @@ class Trade(BaseModel):
                     "bot_id": None,
                     "symbol": "BTC",
                     "side": "buy",
-                    "amount": "0.05",
-                    "price": "97000.00",
-                    "execution_price": "97048.50",
-                    "total_value": "4852.43",
-                    "fee": "4.85",
+                    "amount": "0.05000000",
+                    "price": "97000.0000000000",
+                    "execution_price": "97048.5000000000",
+                    "total_value": "4852.42500000",
+                    "fee": "4.85242500",
                     "order_type": "market",
                     "trade_type": "market",
                     "status": "completed",
                     "time_in_force": "gtc",
                     "stop_price": None,
-                    "stop_loss": "92000.00",
-                    "take_profit": "105000.00",
+                    "stop_loss": "92000.0000000000",
+                    "take_profit": "105000.0000000000",
                     "expires_at": None,
-                    "reserved_amount": "0",
+                    "reserved_amount": "0.00000000",
                     "oco_group_id": None,
                     "parent_trade_id": None,
-                    "realized_pnl": "0",
-                    "risk_score": "4.9",
-                    "confidence_level": "70",
+                    "realized_pnl": "0.00000000",
+                    "risk_score": "4.90",
+                    "confidence_level": "70.00",
                     "fill_model": "fixed",
-                    "slippage_bps": "5",
-                    "fee_rate": "0.001",
+                    "slippage_bps": "5.0000",
+                    "fee_rate": "0.001000",
                     "execution_time_ms": 3,
                     "reasoning": "Daily close above the 96,000 resistance.",
                     "trade_category": "manual",
@@ -115,28 +137,30 @@ class Trade(BaseModel):
     bot_id: UUID | None
     symbol: str
     side: Side
-    amount: Decimal
-    price: Decimal
-    execution_price: Decimal | None
-    total_value: Decimal
-    fee: Decimal
+    amount: Quantity
+    price: Price
+    execution_price: Price | None = Field(description="The fill's price; null until it fills.")
+    total_value: Money
+    fee: Money
     order_type: str
     trade_type: str | None
     status: TradeStatus
     time_in_force: str
-    stop_price: Decimal | None
-    stop_loss: Decimal | None
-    take_profit: Decimal | None
+    stop_price: Price | None
+    stop_loss: Price | None
+    take_profit: Price | None
     expires_at: datetime | None
-    reserved_amount: Decimal
+    reserved_amount: Money = Field(
+        description="Held by a pending order: cash for a buy, the quantity for a sell."
+    )
     oco_group_id: UUID | None
     parent_trade_id: UUID | None
-    realized_pnl: Decimal
-    risk_score: Decimal | None
-    confidence_level: Decimal | None
+    realized_pnl: Money
+    risk_score: Score | None
+    confidence_level: Score | None
     fill_model: str | None
-    slippage_bps: Decimal | None
-    fee_rate: Decimal | None
+    slippage_bps: Bps | None
+    fee_rate: FeeRate | None
     execution_time_ms: int | None
     reasoning: str | None
     trade_category: str | None
@@ -147,3 +171,9 @@ class Trade(BaseModel):
     created_at: datetime
     filled_at: datetime | None
     closed_at: datetime | None
+
+    @model_validator(mode="after")
+    def _no_fill_price_before_the_fill(self) -> Trade:
+        if self.status != "completed":  # the column's default 0 is no price
+            self.execution_price = None
+        return self
