@@ -142,6 +142,13 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class AccountArchived(Conflict):
+    """Archiving is final: an archived account is never reopened nor the default one."""
+
+    code = "account_archived"
+    title = "Account is archived"
+
+
 class NotAuthenticated(DomainError):
     status = 401
     code = "not_authenticated"

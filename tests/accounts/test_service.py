@@ -8,6 +8,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.accounts import service
 from cryptotrader.accounts.schemas import AccountCreate, AccountFromTemplate, AccountUpdate
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.session import Conn, as_user, user_claims
 from cryptotrader.errors import (
     AccountNotActive,
@@ -92,11 +93,12 @@ async def test_status_changes_and_the_suspension_rule(db: TestDatabase, pool: Po
         main = (await service.list_accounts(conn))[0]
         paused = await service.set_status(conn, main.id, "paused")
         assert paused.status == "paused"
-        with pytest.raises(AccountNotActive):
-            await trading.place_order(
-                conn,
-                OrderRequest(account_id=main.id, symbol="BTC", side="buy", amount=Decimal("0.01")),
-            )
+    with pytest.raises(AccountNotActive):
+        await trading.place_order(
+            pool,
+            Actor(claims=user_claims(alice)),
+            OrderRequest(account_id=main.id, symbol="BTC", side="buy", amount=Decimal("0.01")),
+        )
     async with as_user(pool, user_claims(alice)) as conn:
         with pytest.raises(AccountSuspensionForbidden):
             await service.set_status(conn, main.id, "suspended")
@@ -116,9 +118,9 @@ async def test_trade_values_positions_and_reset(db: TestDatabase, pool: Pool) ->
     async with as_user(pool, user_claims(alice)) as conn:
         acct = (await service.list_accounts(conn))[0]
         await service.update_account(conn, acct.id, AccountUpdate(fill_model="ideal"))
-        trade = await trading.place_order(
-            conn, OrderRequest(account_id=acct.id, symbol="btc", side="buy", amount=Decimal("0.05"))
-        )
+    order = OrderRequest(account_id=acct.id, symbol="btc", side="buy", amount=Decimal("0.05"))
+    trade = (await trading.place_order(pool, Actor(claims=user_claims(alice)), order)).trade
+    async with as_user(pool, user_claims(alice)) as conn:
         assert trade.execution_price == Decimal("50000") and trade.fee == Decimal("2.5")
         positions = await service.list_positions(conn, acct.id)
         assert [(p.symbol, p.quantity, p.market_value) for p in positions] == [

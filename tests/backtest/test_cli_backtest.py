@@ -60,7 +60,9 @@ def test_json_has_the_stats_and_every_trade(
     stats = doc["stats"]
     assert set(stats) >= {"total_return", "sharpe_ratio", "max_drawdown", "profit_factor"}
     trades = doc["trades"]
-    assert stats["total_trades"] == sum(t["closed"] for t in trades) > 10
+    assert stats["total_trades"] == len(trades) > 10  # a position open at the end included
+    assert stats["open_trades"] == sum(t["is_open"] for t in trades) <= 1
+    assert all(t["is_open"] is not t["closed"] for t in trades)
     for t in trades:
         assert set(t) >= {
             "entry_time", "exit_time", "entry_price", "exit_price", "quantity",
@@ -80,6 +82,27 @@ def test_json_has_the_stats_and_every_trade(
     assert {k: v for k, v in from_csv.items() if k != "source"} == {
         k: v for k, v in doc.items() if k != "source"
     }
+
+
+def test_buy_and_hold_reports_its_open_position_as_a_trade(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    offline = {**cli_env, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nowhere"}
+    held = [*BASE[:6], "buy_and_hold", *BASE[7:], "--csv", str(DATA_CSV)]
+    out = run_cli(held, offline, tmp_path)
+    assert out.returncode == 0, out.stderr
+    # BTC rose from 29,000 to 35,000 in H1 2021: one trade, won, still open at the end
+    [line] = [row for row in out.stdout.splitlines() if "trades (won / lost)" in row]
+    assert "1 (1 / 0), 1 open" in line, line
+    doc = run_json(held, offline, tmp_path)
+    [trade] = doc["trades"]
+    assert (trade["is_open"], trade["exit_reason"], trade["exit_time"]) == (
+        True,
+        "end",
+        doc["last_bar"],
+    )
+    assert doc["stats"]["total_trades"] == doc["stats"]["open_trades"] == 1
+    assert Decimal(trade["pnl"]) == Decimal(doc["final_capital"]) - Decimal(doc["initial_capital"])
 
 
 def test_a_sweep_ranks_every_valid_combination(

@@ -3,7 +3,6 @@ checked, with the first bad line named."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -107,20 +106,22 @@ def test_a_wrong_header_or_no_rows_or_no_file(tmp_path: Path) -> None:
         load_csv(tmp_path / "missing.csv")
 
 
-def test_a_million_lines_load_in_about_a_second(tmp_path: Path) -> None:
-    n = 1_000_000
+def test_a_long_epoch_file_loads_whole_and_exact(tmp_path: Path) -> None:
+    # how fast a million lines load: benchmarks/csv_load.py
+    n = 200_000
     rng = np.random.default_rng(1)
-    stamps = (1_609_459_200_000 + 60_000 * np.arange(n)).tolist()
-    closes = np.round(30_000 + np.cumsum(rng.normal(0, 5, n)), 2).astype(str).tolist()
+    stamps = 1_609_459_200_000 + 60_000 * np.arange(n)
+    closes = np.round(30_000 + np.cumsum(rng.normal(0, 5, n)), 2)
     path = tmp_path / "big.csv"
     with path.open("w") as f:
         f.write(HEADER)
         f.writelines(f"{t},{c},{c},{c},{c},1.5\n" for t, c in zip(stamps, closes, strict=True))
-    t0 = time.perf_counter()
     bars = load_csv(path)
-    seconds = time.perf_counter() - t0
     assert len(bars) == n
-    assert seconds < 5  # about 0.5 s on the reference machine; generous for shared CI
+    assert np.array_equal(bars.time, stamps)
+    for column in (bars.open, bars.high, bars.low, bars.close):
+        assert np.array_equal(column, closes)
+    assert np.all(bars.volume == 1.5)
 
 
 def test_market_candles_rows_become_bars() -> None:

@@ -459,7 +459,33 @@ def test_an_open_position_at_the_end_is_marked_at_the_last_close_without_a_fee()
     entry_cost = r8(qty * 100) + result.fills[0].fee
     assert trade.pnl == r8(qty * D("105.5")) - entry_cost
     assert result.final_capital == r8(D(10000) - entry_cost + qty * D("105.5"))
-    assert result.stats["total_trades"] == 0  # open trades are not closed trades
+
+
+def test_an_open_position_at_the_end_counts_as_a_trade_in_the_summary() -> None:
+    """Buy and hold is one trade (open, valued at the last close), not "trades 0"; as
+    backtesting.py counts it with finalize_trades."""
+    rows = [FLAT, FLAT, (100, 106, 99, 105.5, 10)]
+    result, _ = run(rows, {0: BUY})
+    (trade,) = result.trades
+    assert trade.is_open and not trade.closed
+    assert (trade.exit_bar, trade.exit_price) == (2, D("105.5"))
+    stats = result.stats
+    assert (stats["total_trades"], stats["open_trades"]) == (1, 1)
+    assert (stats["winning_trades"], stats["losing_trades"]) == (1, 0)
+    assert stats["best_trade"] == stats["worst_trade"] == float(trade.pnl) > 0
+    assert stats["win_rate"] == 1.0
+
+
+def test_closed_and_open_trades_are_counted_together() -> None:
+    rows = [FLAT, (100, 101, 99, 99, 10), (99, 100, 98, 99, 10), FLAT, (100, 104, 99, 103, 10)]
+    result, _ = run(rows, {0: BUY, 1: SELL, 2: BUY})
+    closed, held = result.trades
+    assert (closed.closed, held.is_open) == (True, True)
+    assert closed.pnl < 0 < held.pnl
+    stats = result.stats
+    assert (stats["total_trades"], stats["open_trades"]) == (2, 1)
+    assert (stats["winning_trades"], stats["losing_trades"]) == (1, 1)
+    assert stats["expectancy"] == pytest.approx(float(closed.pnl + held.pnl) / 2)
 
 
 def test_equity_is_marked_at_every_close_and_exposure_counts_bars_in_the_market() -> None:
@@ -615,7 +641,7 @@ def test_fast_is_refused_for_a_strategy_without_signals() -> None:
 
 
 def test_no_bars_is_an_error() -> None:
-    with pytest.raises(InvalidCandles):
+    with pytest.raises(InvalidCandles, match="there are no candles to backtest"):
         run_backtest(bars_of([]), Scripted({}), config())
 
 

@@ -180,6 +180,21 @@ def test_every_signal_only_builtin_takes_the_fast_path_with_the_loops_result(
     assert fills > 0
 
 
+@pytest.mark.parametrize("name", ["buy_and_hold", "given_signals"])
+def test_a_position_held_to_the_end_is_one_open_trade_in_both_paths(name: str) -> None:
+    bars = random_bars(7, 300, 20_000.0, rounded=True)
+    strategy = (
+        build_strategy(name, {}) if name in STRATEGIES else GivenSignals(np.eye(1, 300, 5)[0])
+    )
+    result = both(bars, strategy, BacktestConfig())
+    (trade,) = result.trades
+    assert trade.is_open and trade.exit_reason == "end" and trade.exit_bar == 299
+    assert trade.exit_price == Decimal(repr(float(bars.close[-1])))
+    assert (result.stats["total_trades"], result.stats["open_trades"]) == (1, 1)
+    won = int(trade.pnl > 0)
+    assert (result.stats["winning_trades"], result.stats["losing_trades"]) == (won, 1 - won)
+
+
 def test_signals_of_the_wrong_shape_or_values_are_refused() -> None:
     bars = random_bars(1, 10, 100.0, rounded=True)
     config = BacktestConfig()

@@ -114,7 +114,7 @@ def test_grid_refuses_what_cannot_run() -> None:
         grid({"fast": [50], "slow": [10, 20]}, strategy="sma_crossover")
     with pytest.raises(InvalidSweep, match=r"no valid combination.*fats"):
         grid({"fats": [5]}, strategy="sma_crossover")
-    with pytest.raises(UnknownStrategy):
+    with pytest.raises(UnknownStrategy, match="'nope'"):
         grid({"fast": [5]}, strategy="nope")
     with pytest.raises(InvalidSweep, match="at most 10,000"):
         grid({"a": list(range(200)), "b": list(range(200))})

@@ -526,15 +526,21 @@ async def test_connection_refused_is_provider_error() -> None:
 async def test_recovers_when_the_server_heals(
     provider: CoinGeckoProvider, stub: StubCoinGecko
 ) -> None:
-    for reply in (
-        Reply(500, b"oops", "text/plain"),
-        Reply(hang=5),
-        Reply(429, _fixture("error_429_body"), headers={"Retry-After": "7"}),
-        Reply(200, HALF),
+    for reply, kind, fragment in (
+        (Reply(500, b"oops", "text/plain"), ProviderError, "HTTP 500"),
+        (Reply(hang=5), ProviderError, "timed out after 0.5s"),
+        (
+            Reply(429, _fixture("error_429_body"), headers={"Retry-After": "7"}),
+            RateLimited,
+            "HTTP 429",
+        ),
+        (Reply(200, HALF), ProviderError, "malformed or truncated JSON"),
     ):
         stub.fail(SIMPLE, reply)
-        with pytest.raises(ProviderError):
+        with pytest.raises(ProviderError) as caught:
             await provider.fetch_quotes([BTC, ETH])
+        assert type(caught.value) is kind
+        _assert_readable(caught.value, SIMPLE, fragment)
         stub.heal()
         assert await provider.fetch_quotes([BTC, ETH]) == [EXPECTED_BTC, EXPECTED_ETH]
 
@@ -714,7 +720,7 @@ async def test_set_coins(provider: CoinGeckoProvider, clock: Clock) -> None:
     since = clock.now - timedelta(hours=2)
     provider.set_coins([TrackedCoin(symbol="XBT", coingecko_id="bitcoin", name="Bitcoin")])
     assert len(await provider.fetch_candles("XBT", "30m", since)) == 2
-    with pytest.raises(ProviderError):
+    with pytest.raises(ProviderError, match="no CoinGecko id known for symbol 'BTC'"):
         await provider.fetch_candles("BTC", "30m", since)
     provider.set_coins({"BTC": "bitcoin"})
     assert len(await provider.fetch_candles("BTC", "30m", since.replace(tzinfo=None))) == 2

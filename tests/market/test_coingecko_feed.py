@@ -3,8 +3,7 @@ the feed recovers when the stub does."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import psycopg
@@ -29,18 +28,6 @@ FAILURES = {
     ),
     "truncated": Reply(status=200, body=b'{"bitcoin": {"usd": 8738'),
 }
-
-
-@pytest.fixture
-def live_stub() -> Iterator[StubCoinGecko]:
-    server = StubCoinGecko()
-    now = int(time.time())
-    server.verbatim = False
-    for coin in server._simple.values():  # served as if just updated
-        coin["last_updated_at"] = now
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

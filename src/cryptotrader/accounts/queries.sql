@@ -1,13 +1,19 @@
 -- list_accounts --
--- The caller's accounts (RLS) valued at current prices, default first.
+-- The caller's accounts (RLS) valued at current prices, default first, then oldest first;
+-- keyset-paginated on (0 for the default else 1, created_at, id).
 SELECT a.*, v.positions_value, a.balance + a.reserved_balance + v.positions_value AS equity
-  FROM paper_trading_accounts a
+  FROM (SELECT * FROM paper_trading_accounts
+         WHERE (%(include_archived)s OR status <> 'archived')
+           AND (%(after_id)s::uuid IS NULL
+                OR (CASE WHEN is_default THEN 0 ELSE 1 END, created_at, id)
+                   > (%(after_rank)s::int, %(after_at)s::timestamptz, %(after_id)s::uuid))
+         ORDER BY CASE WHEN is_default THEN 0 ELSE 1 END, created_at, id
+         LIMIT %(limit)s::bigint) a
   CROSS JOIN LATERAL (
     SELECT coalesce(sum(p.quantity * m.price_usd), 0) AS positions_value
       FROM account_positions p JOIN market_data_cache m ON m.symbol = p.symbol
      WHERE p.account_id = a.id AND p.quantity > 0) v
- WHERE (%(include_archived)s OR a.status <> 'archived')
- ORDER BY a.is_default DESC, a.created_at, a.id;
+ ORDER BY CASE WHEN a.is_default THEN 0 ELSE 1 END, a.created_at, a.id;
 
 -- get_account --
 -- One account valued at current prices; counts the access.
@@ -60,19 +66,37 @@ SELECT id FROM made;
 SELECT id FROM reset_paper_account(%(id)s, %(reason)s);
 
 -- list_positions --
--- Open positions valued at current prices.
-SELECT p.symbol, p.quantity, p.reserved_quantity, p.avg_entry_price, p.cost_basis, p.realized_pnl,
-       p.opened_at, m.price_usd AS price, p.quantity * m.price_usd AS market_value,
-       p.quantity * m.price_usd - p.cost_basis AS unrealized_pnl
-  FROM account_positions p LEFT JOIN market_data_cache m ON m.symbol = p.symbol
- WHERE p.account_id = %(id)s AND p.quantity > 0
- ORDER BY p.quantity * coalesce(m.price_usd, 0) DESC, p.symbol;
+-- Open positions valued at current prices, the largest first; keyset-paginated on
+-- (value at the current price, symbol): a page starts after the previous page's last row.
+SELECT * FROM (
+  SELECT p.symbol, p.quantity, p.reserved_quantity, p.avg_entry_price, p.cost_basis,
+         p.realized_pnl, p.opened_at, m.price_usd AS price, p.quantity * m.price_usd AS market_value,
+         p.quantity * m.price_usd - p.cost_basis AS unrealized_pnl,
+         p.quantity * coalesce(m.price_usd, 0) AS sort_value
+    FROM account_positions p LEFT JOIN market_data_cache m ON m.symbol = p.symbol
+   WHERE p.account_id = %(id)s AND p.quantity > 0) pos
+ WHERE %(after_symbol)s::text IS NULL
+    OR sort_value < %(after_value)s::numeric
+    OR (sort_value = %(after_value)s::numeric AND symbol > %(after_symbol)s::text)
+ ORDER BY sort_value DESC, symbol
+ LIMIT %(limit)s::bigint;
 
 -- list_audit --
--- Balance history, newest first.
-SELECT id, action, old_balance, new_balance, amount_changed, reason, metadata, created_at
+-- Balance history, newest first, keyset-paginated on (created_at, id). The engine writes a
+-- fill's quantity, price and fee into metadata as JSON numbers, which a JSON reader takes as
+-- binary floats: they are read as the numerics' exact text (the stored rows stay as written).
+SELECT id, action, old_balance, new_balance, amount_changed, reason, created_at,
+       metadata || jsonb_strip_nulls(jsonb_build_object(
+         'quantity', CASE WHEN jsonb_typeof(metadata -> 'quantity') = 'number'
+                          THEN metadata ->> 'quantity' END,
+         'price', CASE WHEN jsonb_typeof(metadata -> 'price') = 'number'
+                       THEN metadata ->> 'price' END,
+         'fee', CASE WHEN jsonb_typeof(metadata -> 'fee') = 'number'
+                     THEN metadata ->> 'fee' END)) AS metadata
   FROM paper_account_audit
- WHERE account_id = %(id)s AND (%(before)s::timestamptz IS NULL OR created_at < %(before)s)
+ WHERE account_id = %(id)s
+   AND (%(after_id)s::uuid IS NULL
+        OR (created_at, id) < (%(after_at)s::timestamptz, %(after_id)s::uuid))
  ORDER BY created_at DESC, id DESC
  LIMIT %(limit)s;
 

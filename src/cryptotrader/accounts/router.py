@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader.accounts import service
 from cryptotrader.accounts.schemas import (
@@ -25,10 +26,15 @@ from cryptotrader.api.pagination import (
     Limit,
     Page,
     decode_cursor,
+    decode_default_first,
+    decode_key,
+    default_first_key,
+    page_by,
     page_of,
 )
 from cryptotrader.api.problems import responses
 from cryptotrader.errors import (
+    AccountArchived,
     AccountNotFound,
     AccountSuspensionForbidden,
     InvalidRequest,
@@ -44,17 +50,34 @@ ONE = responses(NotAuthenticated, AccountNotFound)
 
 
 class ResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: str | None = Field(
         default=None, max_length=500, examples=["Starting over with a new strategy"]
     )
 
 
-@router.get("", responses=COMMON, summary="Your accounts, valued at current prices")
+@router.get(
+    "",
+    responses=responses(COMMON, InvalidCursor),
+    summary="Your accounts, valued at current prices",
+    description="The default account first, then the oldest first; archived ones only with "
+    "`include_archived`.",
+)
 async def list_accounts(
-    caller: SignedIn, include_archived: Annotated[bool, Query()] = False
-) -> list[Account]:
+    caller: SignedIn,
+    include_archived: Annotated[bool, Query()] = False,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> Page[Account]:
     async with caller.unit() as conn:
-        return await service.list_accounts(conn, include_archived=include_archived)
+        items = await service.list_accounts(
+            conn,
+            include_archived=include_archived,
+            after=decode_default_first(cursor),
+            limit=limit,
+        )
+    return page_by(items, limit, default_first_key)
 
 
 @router.post(
@@ -118,25 +141,49 @@ async def _set_status(caller: SignedIn, account_id: UUID, new: AccountStatus) ->
         return account
 
 
-STATUS_ERRORS = responses(NotAuthenticated, AccountNotFound, AccountSuspensionForbidden)
+STATUS_ERRORS = responses(
+    NotAuthenticated, AccountNotFound, AccountSuspensionForbidden, AccountArchived
+)
 
 
-@router.post("/{account_id}/pause", responses=STATUS_ERRORS, summary="Pause trading")
+@router.post(
+    "/{account_id}/pause",
+    responses=STATUS_ERRORS,
+    summary="Pause trading (resume it later)",
+    description="An archived account cannot be paused: `account_archived`.",
+)
 async def pause(caller: SignedIn, account_id: UUID) -> Account:
     return await _set_status(caller, account_id, "paused")
 
 
-@router.post("/{account_id}/resume", responses=STATUS_ERRORS, summary="Resume trading")
+@router.post(
+    "/{account_id}/resume",
+    responses=STATUS_ERRORS,
+    summary="Resume trading of a paused account",
+    description="Archiving is final: an archived account cannot be resumed (`account_archived`).",
+)
 async def resume(caller: SignedIn, account_id: UUID) -> Account:
     return await _set_status(caller, account_id, "active")
 
 
-@router.post("/{account_id}/archive", responses=STATUS_ERRORS, summary="Archive (history is kept)")
+@router.post(
+    "/{account_id}/archive",
+    responses=STATUS_ERRORS,
+    summary="Archive for good (history is kept)",
+    description="Final: an archived account is never resumed. Archiving your default "
+    "account makes your oldest active account the default one (and the "
+    "`default_account_id` setting names it); with no active account left the setting is "
+    "cleared.",
+)
 async def archive(caller: SignedIn, account_id: UUID) -> Account:
     return await _set_status(caller, account_id, "archived")
 
 
-@router.post("/{account_id}/default", responses=ONE, summary="Make this your default account")
+@router.post(
+    "/{account_id}/default",
+    responses=responses(ONE, AccountArchived),
+    summary="Make this your default account (not an archived one)",
+)
 async def set_default(caller: SignedIn, account_id: UUID) -> Account:
     async with caller.unit() as conn:
         account = await service.set_default(conn, account_id)
@@ -160,10 +207,24 @@ async def reset(
         return account
 
 
-@router.get("/{account_id}/positions", responses=ONE, summary="Open positions at current prices")
-async def positions(caller: SignedIn, account_id: UUID) -> list[Position]:
+@router.get(
+    "/{account_id}/positions",
+    responses=responses(ONE, InvalidCursor),
+    summary="Open positions at current prices, the largest first",
+    description="Pages are cut at the value of the previous page's last position: when "
+    "prices move between two requests a position can move across the cut.",
+)
+async def positions(
+    caller: SignedIn, account_id: UUID, cursor: Cursor = None, limit: Limit = 100
+) -> Page[Position]:
     async with caller.unit() as conn:
-        return await service.list_positions(conn, account_id)
+        items = await service.list_positions(
+            conn,
+            account_id,
+            after=decode_key(cursor, Decimal, str),
+            limit=limit,
+        )
+    return page_by(items, limit, service.position_key)
 
 
 @router.get(
@@ -186,7 +247,14 @@ async def trades(
     return page_of(items, limit)
 
 
-@router.get("/{account_id}/audit", responses=ONE, summary="Balance history, newest first")
-async def audit(caller: SignedIn, account_id: UUID, limit: Limit = 100) -> list[AuditEntry]:
+@router.get(
+    "/{account_id}/audit",
+    responses=responses(ONE, InvalidCursor),
+    summary="Balance history, newest first",
+)
+async def audit(
+    caller: SignedIn, account_id: UUID, cursor: Cursor = None, limit: Limit = 100
+) -> Page[AuditEntry]:
     async with caller.unit() as conn:
-        return await service.list_audit(conn, account_id, limit=limit)
+        items = await service.list_audit(conn, account_id, after=decode_cursor(cursor), limit=limit)
+    return page_of(items, limit)

@@ -7,6 +7,7 @@ user's account is simply not there: AccountNotFound, exactly like a missing one.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -30,9 +31,27 @@ Q = load_queries("cryptotrader.accounts")
 MAX_PAGE = 500
 
 
-async def list_accounts(conn: Conn, *, include_archived: bool = False) -> list[Account]:
-    """The caller's accounts valued at current prices, the default one first."""
-    rows = await fetch_all(conn, Q["list_accounts"], {"include_archived": include_archived})
+def _after(key: tuple[object, ...] | None, *names: str) -> dict[str, object]:
+    """The keyset parameters ``after_<name>`` of a page (all None for the first page)."""
+    values = key if key is not None else (None,) * len(names)
+    return {f"after_{name}": value for name, value in zip(names, values, strict=True)}
+
+
+async def list_accounts(
+    conn: Conn,
+    *,
+    include_archived: bool = False,
+    after: tuple[int, datetime, UUID] | None = None,
+    limit: int | None = None,
+) -> list[Account]:
+    """The caller's accounts valued at current prices, the default one first, then the
+    oldest first. ``after`` is the key of the previous page's last account
+    (:func:`cryptotrader.api.pagination.default_first_key`); ``limit`` None: all."""
+    rows = await fetch_all(
+        conn,
+        Q["list_accounts"],
+        {"include_archived": include_archived, "limit": limit} | _after(after, "rank", "at", "id"),
+    )
     return [Account.model_validate(r) for r in rows]
 
 
@@ -70,13 +89,16 @@ async def update_account(conn: Conn, account_id: UUID, changes: AccountUpdate) -
 
 
 async def set_status(conn: Conn, account_id: UUID, status: AccountStatus) -> Account:
-    """Pause, resume or archive. Raises AccountNotFound, AccountSuspensionForbidden."""
+    """Pause, resume or archive. Archiving is final (AccountArchived for any later change)
+    and hands the default on (see migration 0023). Raises AccountNotFound,
+    AccountSuspensionForbidden, AccountArchived."""
     row = await fetch_one(conn, Q["set_status"], {"id": account_id, "status": status})
     return await get_account(conn, require(row, AccountNotFound())["id"])
 
 
 async def set_default(conn: Conn, account_id: UUID) -> Account:
-    """Make this the caller's default account (the previous default stops being one)."""
+    """Make this the caller's default account (the previous default stops being one).
+    Raises AccountNotFound, AccountArchived."""
     row = await fetch_one(conn, Q["set_default"], {"id": account_id})
     return await get_account(conn, require(row, AccountNotFound())["id"])
 
@@ -92,19 +114,42 @@ async def require_account(conn: Conn, account_id: UUID) -> None:
     require(await fetch_one(conn, Q["account_exists"], {"id": account_id}), AccountNotFound())
 
 
-async def list_positions(conn: Conn, account_id: UUID) -> list[Position]:
+def position_key(position: Position) -> tuple[Decimal, str]:
+    """The sort key of positions: value at the current price (0 without one), symbol."""
+    return (position.market_value or Decimal(0), position.symbol)
+
+
+async def list_positions(
+    conn: Conn,
+    account_id: UUID,
+    *,
+    after: tuple[Decimal, str] | None = None,
+    limit: int | None = None,
+) -> list[Position]:
+    """Open positions at current prices, the largest first. ``after`` is the
+    :func:`position_key` of the previous page's last one. Raises AccountNotFound."""
     await require_account(conn, account_id)
-    rows = await fetch_all(conn, Q["list_positions"], {"id": account_id})
+    rows = await fetch_all(
+        conn,
+        Q["list_positions"],
+        {"id": account_id, "limit": limit} | _after(after, "value", "symbol"),
+    )
     return [Position.model_validate(r) for r in rows]
 
 
 async def list_audit(
-    conn: Conn, account_id: UUID, *, before: datetime | None = None, limit: int = 100
+    conn: Conn,
+    account_id: UUID,
+    *,
+    after: tuple[datetime, UUID] | None = None,
+    limit: int = 100,
 ) -> list[AuditEntry]:
+    """Balance history, newest first, after the (created_at, id) of the previous page's
+    last entry. Raises AccountNotFound."""
     await require_account(conn, account_id)
     rows = await fetch_all(
         conn,
         Q["list_audit"],
-        {"id": account_id, "before": before, "limit": max(1, min(limit, MAX_PAGE))},
+        {"id": account_id, "limit": max(1, min(limit, MAX_PAGE))} | _after(after, "at", "id"),
     )
     return [AuditEntry.model_validate(r) for r in rows]

@@ -5,7 +5,8 @@ Errors: the routes declare their domain errors (``problems.responses``); the err
 come from elsewhere are derived here from what an operation takes and depends on: a
 ``validation_error`` (422) for any input, ``bad_request`` (400, a body that is not JSON at
 all) and ``payload_too_large`` (413) for a body, ``not_authenticated`` and
-``invalid_token`` (401) from the caller dependencies, and ``internal_error`` (500) for all.
+``invalid_token`` (401) from the caller dependencies, ``unknown_parameter`` (422) from the
+app's query check (api/parameters.py), and ``internal_error`` (500) for all.
 Codes of one status are listed together; every problem is ``application/problem+json``
 with the ``Problem`` schema, and FastAPI's own ``HTTPValidationError`` is gone.
 
@@ -35,6 +36,7 @@ from starlette.routing import BaseRoute
 
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.api.deps import get_caller, require_user
+from cryptotrader.api.parameters import UnknownParameter, reject_unknown_query, unknown_detail
 from cryptotrader.api.problems import PROBLEM_JSON, codes_of, describe, merge_descriptions
 from cryptotrader.auth.tokens import InvalidToken
 from cryptotrader.backtest.schemas import EXAMPLE_SESSION_ID
@@ -43,8 +45,8 @@ from cryptotrader.errors import DomainError, NotAuthenticated
 from cryptotrader.portfolios.schemas import EXAMPLE_PORTFOLIO_ID
 from cryptotrader.profiles.schemas import SETTINGS
 from cryptotrader.templates.schemas import EXAMPLE_TEMPLATE_ID
-from cryptotrader.trading.router import CSV_COLUMNS
 from cryptotrader.trading.schemas import EXAMPLE_ORDER_ID
+from cryptotrader.trading.service import CSV_COLUMNS
 from cryptotrader.watchlists.schemas import EXAMPLE_WATCHLIST_ID
 
 Schema = dict[str, Any]
@@ -56,7 +58,10 @@ _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _DEPENDENCY_ERRORS: dict[Callable[..., Any], tuple[type[DomainError], ...]] = {
     require_user: (NotAuthenticated, InvalidToken),
     get_caller: (InvalidToken,),
+    reject_unknown_query: (UnknownParameter,),
 }
+# The unknown query parameter of the `unknown_parameter` examples.
+UNKNOWN_PARAMETER = "page"
 CORRELATION_ID = "5f0c6d1e9a2b4c7d8e3f1a2b3c4d5e6f"  # in the example of internal_error
 
 _FORMATS = {
@@ -97,6 +102,8 @@ _DETAILS = {
     "template_not_found": f"account template {EXAMPLE_TEMPLATE_ID} not found",
     "account_suspension_forbidden": "only an administrator can suspend or unsuspend an account",
     "account_not_active": "account is paused",
+    "account_archived": "account is archived, and archiving is final"
+    " (pause an account to stop it for a while)",
     "stale_price": "the BTC price is from 2025-01-15 14:20:00+00, older than 300 s",
     "insufficient_funds": "needs 4857.28 including fees, 1250.00 available",
     "insufficient_position": "sell of 0.10 exceeds the 0.05 available",
@@ -122,6 +129,8 @@ _DETAILS = {
     " rsi_reversion, macd, bollinger_breakout, dca, grid, buy_and_hold)",
     "invalid_strategy_parameters": "sma_crossover: fast must be below slow",
     "invalid_sweep": "sweep parameter 'period' is not a parameter of sma_crossover",
+    "no_candles": "no stored BTC bars of 1h, nor of a finer timeframe to build them from"
+    " (stored: 1d)",
 }
 _METRICS = """\
 # HELP cryptotrader_http_requests_total HTTP requests
@@ -479,6 +488,9 @@ class ProblemExamples:
             where, _, name = invalid["field"].partition(".")
             if where == "path":
                 instance = _instance(self.path, {name: sent})
+        elif code == "unknown_parameter":
+            known = [p["name"] for p in self.operation.get("parameters", ()) if p["in"] == "query"]
+            doc["detail"] = unknown_detail([UNKNOWN_PARAMETER], known)
         elif code == "internal_error":
             doc["correlation_id"] = CORRELATION_ID
         if instance is not None:

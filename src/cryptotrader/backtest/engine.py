@@ -158,13 +158,15 @@ def _result(
 ) -> BacktestResult:
     equity, exposure = broker.equity_curve()
     final_capital = broker.finish()
+    # the position still open at the end counts as a trade, valued at the last close (as
+    # backtesting.py's finalize_trades does): buy-and-hold is one trade, not none
     stats = summarize(
         equity,
         periods_per_year=periods_per_year(_bar_ms(bars.time)),
-        trade_pnls=[float(t.pnl) for t in broker.trades if t.closed],
+        trade_pnls=[float(t.pnl) for t in broker.trades],
         exposure=exposure,
         benchmark=bars.close if benchmark is None else benchmark,
-    )
+    ) | {"open_trades": sum(1 for t in broker.trades if not t.closed)}
     return BacktestResult(
         strategy=strategy.name,
         parameters=strategy.params.model_dump(mode="json"),

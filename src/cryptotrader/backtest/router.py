@@ -9,7 +9,16 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from cryptotrader.api.deps import SignedIn
-from cryptotrader.api.pagination import Cursor, InvalidCursor, Limit, Page, decode_cursor, page_of
+from cryptotrader.api.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    Page,
+    decode_cursor,
+    decode_key,
+    page_by,
+    page_of,
+)
 from cryptotrader.api.problems import responses
 from cryptotrader.backtest import service
 from cryptotrader.backtest.errors import SessionNotCancellable
@@ -107,13 +116,22 @@ async def delete_backtest(caller: SignedIn, session_id: UUID) -> None:
 
 @router.get(
     "/{session_id}/results",
-    responses=ONE,
+    responses=responses(ONE, InvalidCursor),
     summary="A backtest's results, one per parameter set, best first",
 )
-async def list_backtest_results(caller: SignedIn, session_id: UUID) -> list[BacktestResultRow]:
+async def list_backtest_results(
+    caller: SignedIn, session_id: UUID, cursor: Cursor = None, limit: Limit = 100
+) -> Page[BacktestResultRow]:
     async with caller.unit() as conn:
-        rows = await service.session_results(conn, session_id)
-    return [BacktestResultRow.model_validate(r) for r in rows]
+        rows = await service.session_results(
+            conn, session_id, after=decode_key(cursor, int, UUID), limit=limit
+        )
+    items = [BacktestResultRow.model_validate(r) for r in rows]
+    return page_by(items, limit, _result_key)
+
+
+def _result_key(row: BacktestResultRow) -> tuple[int, UUID]:
+    return (service.UNRANKED if row.rank is None else row.rank, row.id)
 
 
 def _backtest(row: dict[str, Any]) -> Backtest:

@@ -49,6 +49,7 @@ from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
 from cryptotrader.errors import DomainError, InvalidRequest, NotFound
 from cryptotrader.market.candles import aggregate_candles
+from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS
 from cryptotrader.strategies import registry
 from cryptotrader.strategies.base import Bars
@@ -71,11 +72,6 @@ STATS_COLUMNS = (
 class SessionNotFound(NotFound):
     code = "backtest_session_not_found"
     title = "Backtest session not found"
-
-
-class NoCandles(InvalidRequest):
-    code = "no_candles"
-    title = "No candles in that range"
 
 
 # ------------------------------------------------------------------ plans (no database)
@@ -386,11 +382,25 @@ async def list_sessions(
     return await fetch_all(conn, Q["list_sessions"], {"user_id": user_id, "limit": limit})
 
 
+UNRANKED = 2_147_483_647
+"""Where results without a rank sort, in the key of :func:`list_results`."""
+
+
 async def list_results(
-    conn: Conn, session_id: UUID, *, limit: int | None = None
+    conn: Conn,
+    session_id: UUID,
+    *,
+    after: tuple[int, UUID] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """A session's results, best first."""
-    return await fetch_all(conn, Q["list_results"], {"session_id": session_id, "limit": limit})
+    """A session's results, best first, after the (rank or UNRANKED, id) of the previous
+    page's last one."""
+    rank, row_id = after if after is not None else (None, None)
+    return await fetch_all(
+        conn,
+        Q["list_results"],
+        {"session_id": session_id, "after_rank": rank, "after_id": row_id, "limit": limit},
+    )
 
 
 async def cancel_session(conn: Conn, session_id: UUID) -> bool:
@@ -427,10 +437,17 @@ async def delete_session(conn: Conn, session_id: UUID) -> None:
         raise SessionNotFound(f"backtest session {session_id} not found")
 
 
-async def session_results(conn: Conn, session_id: UUID) -> list[dict[str, Any]]:
-    """A session's ``backtest_results`` rows, best first. Raises SessionNotFound."""
+async def session_results(
+    conn: Conn,
+    session_id: UUID,
+    *,
+    after: tuple[int, UUID] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """A session's ``backtest_results`` rows, best first (a page as in
+    :func:`list_results`). Raises SessionNotFound."""
     await get_session(conn, session_id)
-    return await list_results(conn, session_id)
+    return await list_results(conn, session_id, after=after, limit=limit)
 
 
 def describe_error(exc: BaseException) -> str:

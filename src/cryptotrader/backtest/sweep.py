@@ -209,7 +209,7 @@ def summarize_result(index: int, result: BacktestResult) -> SweepRow:
         final_capital=result.final_capital,
         total_return=(result.final_capital - initial) / initial,
         stats=dict(result.stats),
-        trades=sum(1 for t in result.trades if t.closed),
+        trades=len(result.trades),  # the position open at the end included
     )
 
 

@@ -53,8 +53,9 @@ class Fill:
 @dataclass(slots=True, unsafe_hash=True)
 class Trade:
     """A round trip: one entry and the exit that closed it. An open position at the end
-    is reported with ``exit_reason = "end"`` marked at the last close, without an exit
-    fee, and is not counted among closed trades in the statistics."""
+    is a trade too (``closed`` False, :attr:`is_open`), with ``exit_reason = "end"``,
+    marked at the last close without an exit fee; the statistics count it among the
+    trades (``total_trades``, ``open_trades``) with that PnL."""
 
     entry_bar: int
     entry_time: datetime
@@ -70,6 +71,11 @@ class Trade:
     return_pct: Decimal
     exit_reason: ExitReason
     closed: bool = True
+
+    @property
+    def is_open(self) -> bool:
+        """Still open at the end: valued at the last close, not sold."""
+        return not self.closed
 
 
 @dataclass(slots=True)

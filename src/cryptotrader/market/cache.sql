@@ -28,14 +28,19 @@ ON CONFLICT (symbol) DO UPDATE SET
   exchange = EXCLUDED.exchange, last_updated = EXCLUDED.last_updated;
 
 -- list_prices --
--- Every cached price with its age; stale when older than max_age_seconds.
+-- Every cached price with its age; stale when older than max_age_seconds. The largest
+-- market cap first (none: last), keyset-paginated on (market cap or -1, symbol).
 SELECT symbol, name, price_usd, price_aud, volume_24h_usd, change_percentage_24h, market_cap_usd,
        high_24h, low_24h, exchange, last_updated,
        extract(epoch FROM now() - last_updated)::float8 AS age_seconds,
        last_updated < now() - make_interval(secs => %(max_age_seconds)s) AS stale
   FROM market_data_cache
  WHERE (%(symbols)s::text[] IS NULL OR symbol = ANY(%(symbols)s))
- ORDER BY market_cap_usd DESC NULLS LAST, symbol;
+   AND (%(after_symbol)s::text IS NULL
+        OR coalesce(market_cap_usd, -1) < %(after_cap)s::numeric
+        OR (coalesce(market_cap_usd, -1) = %(after_cap)s::numeric AND symbol > %(after_symbol)s::text))
+ ORDER BY coalesce(market_cap_usd, -1) DESC, symbol
+ LIMIT %(limit)s::bigint;
 
 -- recent_closes --
 -- The newest closes of a symbol at the finest stored timeframe, oldest first.

@@ -11,8 +11,10 @@ The file format is ``timestamp,open,high,low,close,volume`` with a header line; 
 timestamp is the bar's open time in ISO-8601 UTC (``2021-04-20T20:42:00Z``), the numbers
 are plain decimals (exponents allowed, no quotes). A gzip file is read as such.
 
-Reading (:func:`get_candles`, :func:`aggregate_candles`) goes through the API's async
-units of work (``as_anon`` is enough: candles are public data).
+Reading (:func:`get_candles`, :func:`aggregate_candles`, and :func:`read_candles`, which
+aggregates from a finer stored timeframe on its own when the asked one has no stored
+bars) goes through the API's async units of work (``as_anon`` is enough: candles are
+public data).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from psycopg.rows import tuple_row
 from cryptotrader.db.calls import fetch_all
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
+from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Candle, Timeframe
 
 Q = load_queries("cryptotrader.market")
@@ -541,3 +544,79 @@ async def aggregate_candles(
         rows.reverse()
     expected = step // src_step
     return [AggregatedCandle(symbol=sym, timeframe=tf, expected_bars=expected, **r) for r in rows]
+
+
+async def stored_timeframes(conn: Conn, symbol: str) -> list[Timeframe]:
+    """The timeframes with at least one stored bar of ``symbol``, finest first."""
+    rows = await fetch_all(
+        conn,
+        Q["stored_timeframes"],
+        {"symbol": normalize_symbol(symbol), "timeframes": list(TIMEFRAME_SECONDS)},
+    )
+    return [check_timeframe(r["timeframe"]) for r in rows]
+
+
+def source_for(timeframe: str, stored: list[Timeframe]) -> Timeframe | None:
+    """The stored timeframe that ``timeframe``'s bars are built from when none of its own
+    are stored: the coarsest of those finer than it and dividing it (the backtests' rule,
+    ``backtest.service.load_bars``: the same bars for less work), or None."""
+    step = TIMEFRAME_SECONDS[timeframe]
+    usable = [
+        tf for tf in stored if TIMEFRAME_SECONDS[tf] < step and not step % TIMEFRAME_SECONDS[tf]
+    ]
+    return max(usable, key=TIMEFRAME_SECONDS.__getitem__, default=None)
+
+
+@dataclass(frozen=True)
+class CandleSeries:
+    """Bars of ``timeframe`` and the stored timeframe they come from: ``source`` is
+    ``timeframe`` itself for stored bars, a finer one for bars built from those."""
+
+    timeframe: Timeframe
+    source: Timeframe
+    bars: list[Candle]
+
+    @property
+    def aggregated(self) -> bool:
+        return self.source != self.timeframe
+
+
+async def read_candles(
+    conn: Conn,
+    symbol: str,
+    timeframe: str,
+    *,
+    source_timeframe: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = None,
+    latest: bool = False,
+) -> CandleSeries:
+    """Bars of ``timeframe`` as :func:`get_candles` (or, with ``source_timeframe``,
+    :func:`aggregate_candles`) reads them. Without ``source_timeframe``, a series with no
+    stored bar at all of ``timeframe`` is built from a finer stored one
+    (:func:`source_for`). Raises NoCandles when there is nothing to read or build the bars from (an
+    empty range of a stored series is an empty list), CandleImportError for bad
+    arguments."""
+    sym, tf = normalize_symbol(symbol), check_timeframe(timeframe)
+    read: dict[str, Any] = {"start": start, "end": end, "limit": limit, "latest": latest}
+    if source_timeframe is None:
+        bars: list[Candle] = list(await get_candles(conn, sym, tf, **read))
+        if bars or limit == 0:
+            return CandleSeries(tf, tf, bars)
+        stored = await stored_timeframes(conn, sym)
+        if tf in stored:
+            return CandleSeries(tf, tf, bars)
+        source = source_for(tf, stored)
+        if source is None:
+            have = ", ".join(stored) or "none"
+            raise NoCandles(
+                f"no stored {sym} bars of {tf}, nor of a finer timeframe to build them from"
+                f" (stored: {have})"
+            )
+    else:
+        source = check_timeframe(source_timeframe)
+    built = await aggregate_candles(conn, sym, tf, source_timeframe=source, **read)
+    if not built and limit != 0 and source not in await stored_timeframes(conn, sym):
+        raise NoCandles(f"no stored {sym} bars of {source} to build {tf} bars from")
+    return CandleSeries(tf, source, list(built))

@@ -303,3 +303,12 @@ SELECT b.bucket AS open_time, a.open, a.high, a.low, a.close, a.volume, a.bars
     WHERE c.symbol = %(symbol)s AND c.timeframe = %(source)s
       AND c.open_time >= b.bucket AND c.open_time < b.bucket + %(step)s::interval) a
  ORDER BY b.bucket DESC;
+
+-- stored_timeframes --
+-- The timeframes (of the given ones, in their order) with at least one stored bar of the
+-- symbol: one index probe each.
+SELECT t.timeframe
+  FROM unnest(%(timeframes)s::text[]) WITH ORDINALITY AS t(timeframe, n)
+ WHERE EXISTS (SELECT 1 FROM market_candles c
+                WHERE c.symbol = %(symbol)s AND c.timeframe = t.timeframe)
+ ORDER BY t.n;

@@ -1,10 +1,15 @@
 -- list_portfolios --
--- The caller's portfolios, the default one first.
+-- The caller's portfolios, the default one first, then the oldest first; keyset-paginated
+-- on (0 for the default else 1, created_at, id).
 SELECT id, name, coalesce(mode, 'paper') AS mode, coalesce(is_default, false) AS is_default,
        created_at, updated_at
   FROM portfolios
  WHERE user_id = (SELECT auth.uid())
- ORDER BY is_default DESC, created_at, id;
+   AND (%(after_id)s::uuid IS NULL
+        OR (CASE WHEN is_default THEN 0 ELSE 1 END, created_at, id)
+           > (%(after_rank)s::int, %(after_at)s::timestamptz, %(after_id)s::uuid))
+ ORDER BY CASE WHEN is_default THEN 0 ELSE 1 END, created_at, id
+ LIMIT %(limit)s::bigint;
 
 -- get_portfolio --
 SELECT id, name, coalesce(mode, 'paper') AS mode, coalesce(is_default, false) AS is_default,

@@ -7,6 +7,15 @@ from uuid import UUID
 from fastapi import APIRouter, status
 
 from cryptotrader.api.deps import SignedIn
+from cryptotrader.api.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    Page,
+    decode_default_first,
+    default_first_key,
+    page_by,
+)
 from cryptotrader.api.problems import responses
 from cryptotrader.errors import AccountNotFound, InvalidRequest, NotAuthenticated
 from cryptotrader.portfolios import service
@@ -20,12 +29,16 @@ MEMBERS = responses(NotAuthenticated, PortfolioNotFound, AccountNotFound)
 
 @router.get(
     "",
-    responses=responses(NotAuthenticated),
+    responses=responses(NotAuthenticated, InvalidCursor),
     summary="Your portfolios, with member accounts and value at current prices",
+    description="The default portfolio first, then the oldest first.",
 )
-async def list_portfolios(caller: SignedIn) -> list[Portfolio]:
+async def list_portfolios(
+    caller: SignedIn, cursor: Cursor = None, limit: Limit = 100
+) -> Page[Portfolio]:
     async with caller.unit() as conn:
-        return await service.list_portfolios(conn)
+        items = await service.list_portfolios(conn, after=decode_default_first(cursor), limit=limit)
+    return page_by(items, limit, default_first_key)
 
 
 @router.post(

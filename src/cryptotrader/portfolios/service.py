@@ -8,6 +8,7 @@ foreign key refuses another user's account): 404, exactly like a missing one.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -57,9 +58,19 @@ async def _value(conn: Conn, rows: list[dict[str, Any]]) -> list[Portfolio]:
     return [_valued(r, [m for m in members if m["portfolio_id"] == r["id"]]) for r in rows]
 
 
-async def list_portfolios(conn: Conn) -> list[Portfolio]:
-    """The caller's portfolios with their members and value, the default one first."""
-    return await _value(conn, await fetch_all(conn, Q["list_portfolios"]))
+async def list_portfolios(
+    conn: Conn, *, after: tuple[int, datetime, UUID] | None = None, limit: int | None = None
+) -> list[Portfolio]:
+    """The caller's portfolios with their members and value, the default one first, then
+    the oldest first. ``after`` is the (0 for the default else 1, created_at, id) of the
+    previous page's last portfolio; ``limit`` None: all."""
+    rank, at, row_id = after if after is not None else (None, None, None)
+    rows = await fetch_all(
+        conn,
+        Q["list_portfolios"],
+        {"after_rank": rank, "after_at": at, "after_id": row_id, "limit": limit},
+    )
+    return await _value(conn, rows)
 
 
 async def get_portfolio(conn: Conn, portfolio_id: UUID) -> Portfolio:

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from cryptotrader.api.deps import SignedIn
+from cryptotrader.api.pagination import Cursor, InvalidCursor, Limit, Page, decode_key, page_by
 from cryptotrader.api.problems import responses
-from cryptotrader.errors import AccountNotFound, InvalidRequest, NotAuthenticated
+from cryptotrader.errors import AccountArchived, AccountNotFound, InvalidRequest, NotAuthenticated
 from cryptotrader.profiles import service
 from cryptotrader.profiles.errors import InvalidSetting, ProfileNotFound, UnknownSetting
 from cryptotrader.profiles.schemas import SETTINGS, Profile, ProfileUpdate, Setting, SettingValue
@@ -43,14 +44,24 @@ async def update_profile(caller: SignedIn, body: ProfileUpdate) -> Profile:
         return profile
 
 
+def _setting_name(text: str) -> str:
+    if text not in SETTINGS:
+        raise ValueError(f"not a setting: {text!r}")
+    return text
+
+
 @router.get(
     "/settings",
-    responses=responses(NotAuthenticated),
+    responses=responses(NotAuthenticated, InvalidCursor),
     summary="All your settings, defaults included",
 )
-async def list_settings(caller: SignedIn) -> list[Setting]:
+async def list_settings(
+    caller: SignedIn, cursor: Cursor = None, limit: Limit = 100
+) -> Page[Setting]:
+    key = decode_key(cursor, _setting_name)
     async with caller.unit() as conn:
-        return await service.list_settings(conn)
+        items = await service.list_settings(conn, after=key[0] if key else None, limit=limit)
+    return page_by(items, limit, lambda setting: (setting.name,))
 
 
 @router.get("/settings/{name}", responses=ONE_SETTING, summary="One setting")
@@ -61,10 +72,13 @@ async def get_setting(caller: SignedIn, name: SettingName) -> Setting:
 
 @router.put(
     "/settings/{name}",
-    responses=responses(NotAuthenticated, UnknownSetting, InvalidSetting, AccountNotFound),
+    responses=responses(
+        NotAuthenticated, UnknownSetting, InvalidSetting, AccountNotFound, AccountArchived
+    ),
     summary="Set one setting",
     description='Each setting has its own rule: `display_currency` is "USD" or "AUD"; '
-    "`default_account_id` is one of your accounts (it also becomes your default account); "
+    "`default_account_id` is one of your accounts, not an archived one (it also becomes your "
+    "default account); "
     '`theme` is "light", "dark" or "system"; `fee_overrides` is '
     '`{"taker_fee_rate", "maker_fee_rate"}` with rates from 0 to 0.05; `notifications` is '
     '`{"email": bool, "push": bool}`. A value breaking the rule is `invalid_setting`.',

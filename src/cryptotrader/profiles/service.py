@@ -67,11 +67,17 @@ async def _setting(conn: Conn, name: str, stored: dict[str, Any] | None) -> Sett
     )
 
 
-async def list_settings(conn: Conn) -> list[Setting]:
-    """Every known setting: its value, or its default when the caller never set it."""
-    rows = await fetch_all(conn, Q["list_settings"], {"names": list(SETTINGS)})
+async def list_settings(
+    conn: Conn, *, after: str | None = None, limit: int | None = None
+) -> list[Setting]:
+    """Every known setting in a fixed order (the one ``SETTINGS`` lists), after the one
+    named ``after``: its value, or its default when the caller never set it."""
+    names = list(SETTINGS)
+    names = names[names.index(after) + 1 :] if after in SETTINGS else names
+    names = names[:limit] if limit is not None else names
+    rows = await fetch_all(conn, Q["list_settings"], {"names": names})
     stored = {r["name"]: r for r in rows}
-    return [await _setting(conn, name, stored.get(name)) for name in SETTINGS]
+    return [await _setting(conn, name, stored.get(name)) for name in names]
 
 
 async def get_setting(conn: Conn, name: str) -> Setting:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from cryptotrader.api.pagination import Cursor, InvalidCursor, Limit, Page, decode_key, page_by
 from cryptotrader.api.problems import responses
 from cryptotrader.strategies import registry
 from cryptotrader.strategies.errors import StrategyNotFound
@@ -15,9 +16,19 @@ router = APIRouter(prefix="/strategies", tags=["strategies"])
 StrategyName = Annotated[str, Path(min_length=1, max_length=100, examples=["sma_crossover"])]
 
 
-@router.get("", summary="The built-in strategies")
-async def list_strategies() -> list[StrategyInfo]:
-    return registry.describe()
+def _strategy_name(text: str) -> str:
+    if text not in registry.STRATEGIES:
+        raise ValueError(f"not a strategy: {text!r}")
+    return text
+
+
+@router.get("", responses=responses(InvalidCursor), summary="The built-in strategies")
+async def list_strategies(cursor: Cursor = None, limit: Limit = 100) -> Page[StrategyInfo]:
+    key = decode_key(cursor, _strategy_name)
+    items = registry.describe()
+    if key is not None:
+        items = items[[s.name for s in items].index(key[0]) + 1 :]
+    return page_by(items[:limit], limit, lambda strategy: (strategy.name,))
 
 
 @router.get(

@@ -8,6 +8,15 @@ from uuid import UUID
 from fastapi import APIRouter, Path, status
 
 from cryptotrader.api.deps import SignedIn
+from cryptotrader.api.pagination import (
+    Cursor,
+    InvalidCursor,
+    Limit,
+    Page,
+    decode_default_first,
+    default_first_key,
+    page_by,
+)
 from cryptotrader.api.problems import responses
 from cryptotrader.errors import InvalidRequest, NotAuthenticated, UnknownSymbol
 from cryptotrader.watchlists import service
@@ -25,10 +34,17 @@ ONE = responses(NotAuthenticated, WatchlistNotFound)
 SymbolPath = Annotated[str, Path(min_length=1, max_length=15)]
 
 
-@router.get("", responses=responses(NotAuthenticated), summary="Your watchlists")
-async def list_watchlists(caller: SignedIn) -> list[Watchlist]:
+@router.get(
+    "",
+    responses=responses(NotAuthenticated, InvalidCursor),
+    summary="Your watchlists, the default one first, then the oldest first",
+)
+async def list_watchlists(
+    caller: SignedIn, cursor: Cursor = None, limit: Limit = 100
+) -> Page[Watchlist]:
     async with caller.unit() as conn:
-        return await service.list_watchlists(conn)
+        items = await service.list_watchlists(conn, after=decode_default_first(cursor), limit=limit)
+    return page_by(items, limit, default_first_key)
 
 
 @router.post(

@@ -7,6 +7,7 @@ there changes nothing either.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -25,9 +26,19 @@ from cryptotrader.watchlists.schemas import (
 Q = load_queries("cryptotrader.watchlists")
 
 
-async def list_watchlists(conn: Conn) -> list[Watchlist]:
-    """The caller's watchlists, the default one first."""
-    return [Watchlist.model_validate(r) for r in await fetch_all(conn, Q["list_watchlists"])]
+async def list_watchlists(
+    conn: Conn, *, after: tuple[int, datetime, UUID] | None = None, limit: int | None = None
+) -> list[Watchlist]:
+    """The caller's watchlists, the default one first, then the oldest first. ``after`` is
+    the (0 for the default else 1, created_at, id) of the previous page's last watchlist;
+    ``limit`` None: all."""
+    rank, at, row_id = after if after is not None else (None, None, None)
+    rows = await fetch_all(
+        conn,
+        Q["list_watchlists"],
+        {"after_rank": rank, "after_at": at, "after_id": row_id, "limit": limit},
+    )
+    return [Watchlist.model_validate(r) for r in rows]
 
 
 async def get_watchlist(conn: Conn, watchlist_id: UUID) -> Watchlist:
