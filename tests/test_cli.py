@@ -70,3 +70,50 @@ def test_unreachable_database_is_one_clear_line(cli_env: dict[str, str], tmp_pat
     assert len(lines) == 1, out.stderr
     assert "cannot reach PostgreSQL at 127.0.0.1:1/nowhere" in lines[0]
     assert "Traceback" not in out.stderr
+
+
+def test_user_commands_write_the_audit_trail(
+    cli_env: dict[str, str], db: TestDatabase, tmp_path: Path
+) -> None:
+    made = run_cli(
+        ["users", "create", "ops@example.test", "--password", "s3cret-pass"], cli_env, tmp_path
+    )
+    assert made.returncode == 0, made.stderr
+    for args in (
+        ["users", "promote", "ops@example.test"],
+        ["users", "promote", "ops@example.test", "--revoke"],
+    ):
+        done = run_cli(args, cli_env, tmp_path)
+        assert done.returncode == 0, done.stderr
+    refused = run_cli(
+        ["users", "create", "ops@example.test", "--password", "s3cret-pass"], cli_env, tmp_path
+    )
+    assert refused.returncode == 1  # a refused action leaves no audit row
+    with db.owner() as conn:
+        user = conn.execute("SELECT id FROM auth.users WHERE email = 'ops@example.test'").fetchone()
+        assert user is not None
+        rows = conn.execute(
+            "SELECT user_id, action, resource_type, details FROM audit_logs"
+            " WHERE resource_id = %s ORDER BY timestamp, id",
+            [str(user["id"])],
+        ).fetchall()
+    assert rows == [
+        {
+            "user_id": None,
+            "action": "user.create",
+            "resource_type": "user",
+            "details": {"admin": False},
+        },
+        {
+            "user_id": None,
+            "action": "user.promote",
+            "resource_type": "user",
+            "details": {"admin": True},
+        },
+        {
+            "user_id": None,
+            "action": "user.demote",
+            "resource_type": "user",
+            "details": {"admin": False},
+        },
+    ]

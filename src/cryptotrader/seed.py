@@ -14,6 +14,7 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.auth import service as users
 from cryptotrader.db.session import Conn, as_service, as_user, user_claims
 from cryptotrader.market.candles import ImportReport, import_candles_csv
@@ -77,7 +78,7 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
         # Without a running feed the reference prices are old; the demo trades at them.
         await conn.execute(
             "UPDATE market_data_cache SET last_updated = now()"
-            " WHERE last_updated < now() - interval '5 minutes'"
+            " WHERE last_updated < now() - interval '1 minute'"
         )
     async with as_user(pool, user_claims(user_id, email=DEMO_EMAIL)) as conn:
         for name, account_type in DEMO_ACCOUNTS:
@@ -98,21 +99,26 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
             " VALUES (%s, 'Majors', %s, true) ON CONFLICT (user_id, name) DO NOTHING",
             [user_id, DEMO_WATCHLIST],
         )
-        placed = await _place_demo_orders(conn)
+        orders = await _demo_orders(conn)
+    demo = Actor(claims=user_claims(user_id, email=DEMO_EMAIL))
+    for number, order in enumerate(orders):  # keyed: a rerun after a crash replays, never doubles
+        await trading.place_order(pool, demo, order, idempotency_key=f"demo-seed-{number}")
+    placed = len(orders)
     return SeedReport(
         user_id=user_id, created_user=created, accounts_created=made, orders_placed=placed
     )
 
 
-async def _place_demo_orders(conn: Conn) -> int:
-    """A small trade history through the trading engine, once (skipped when it exists)."""
+async def _demo_orders(conn: Conn) -> list[OrderRequest]:
+    """A small trade history to place through the trading engine, once (none when the demo
+    user has trades already)."""
     cur = await conn.execute("SELECT count(*) AS n FROM paper_trades")
     row = await cur.fetchone()
     if row is None or row["n"] > 0:
-        return 0
+        return []
     cur = await conn.execute("SELECT account_name, id FROM paper_trading_accounts")
     accounts = {r["account_name"]: r["id"] for r in await cur.fetchall()}
-    placed = 0
+    orders = []
     for account, symbol, side, amount, order_type, limit_factor, exits in DEMO_ORDERS:
         cur = await conn.execute(
             "SELECT price_usd FROM market_data_cache WHERE symbol = %s", [symbol]
@@ -135,9 +141,8 @@ async def _place_demo_orders(conn: Conn) -> int:
             trade_category="demo",
             reasoning="demo history",
         )
-        await trading.place_order(conn, order)
-        placed += 1
-    return placed
+        orders.append(order)
+    return orders
 
 
 async def seed_demo_candles(

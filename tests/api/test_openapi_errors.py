@@ -5,6 +5,7 @@ operation they apply to, answer a status and code their operation documents."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from cryptotrader.auth.tokens import InvalidToken, issue_access_token
 from cryptotrader.errors import AccountNotFound, InvalidAmount, NotAuthenticated
 from cryptotrader.trading.router import IdempotencyKeyReused
 from tests.api.conftest import JWT_SECRET, Api, api_settings
+from tests.api.test_lists import LISTS
 from tests.api.test_openapi_examples import DOCUMENT, OPERATIONS, examples_of, schema_errors
 
 # Operations that decode a bearer token when one is sent but need none.
@@ -79,8 +81,9 @@ def test_generic_errors_are_documented(name: str) -> None:
     JSON or is too large, a bad token, an unexpected error."""
     operation = OPERATIONS[name]
     if takes_input(operation):
-        assert codes(name, 422)[0] == "validation_error"
+        assert codes(name, 422)[:2] == ["validation_error", "unknown_parameter"]
     else:
+        assert codes(name, 422)[0] == "unknown_parameter"
         assert "validation_error" not in codes(name, 422)
     has_body = "requestBody" in operation
     assert ("bad_request" in codes(name, 400), "payload_too_large" in codes(name, 413)) == (
@@ -112,6 +115,7 @@ def test_paginated_lists_document_an_invalid_cursor(name: str) -> None:
 def test_place_order_lists_every_422_it_can_answer() -> None:
     assert codes("POST /api/v1/orders", 422) == [
         "validation_error",
+        "unknown_parameter",
         "unknown_symbol",
         "invalid_amount",
         "invalid_price",
@@ -219,7 +223,7 @@ def signed_in(api: Api) -> SignedIn:
         assert answer.status_code == 201, answer.text
         return str(answer.json()["id"])
 
-    account = api.client.get("/api/v1/accounts", headers=headers).json()[0]["id"]
+    account = api.client.get("/api/v1/accounts", headers=headers).json()["items"][0]["id"]
     order = {"account_id": account, "symbol": "BTC", "side": "buy", "amount": "0.01"}
     backtest = api.client.post(
         "/api/v1/backtests", headers=headers, json=example_body("POST /api/v1/backtests")
@@ -251,8 +255,11 @@ def failing_requests(headers: dict[str, str], values: dict[str, str]) -> list[Se
         body = {"json": example_body(name)} if "requestBody" in operation else {}
         query = {"params": {"symbol": "BTC", "timeframe": "1h"}} if "candles" in name else {}
         if "cursor" in parameters:
-            bad = {"params": {"cursor": "not-a-cursor"}}
+            bad = {"params": {**query.get("params", {}), "cursor": "not-a-cursor"}}
             out.append(Sent(name, path, (422, "invalid_cursor"), headers, bad))
+        # a parameter no operation takes, beside a valid request (`start` for `from`...)
+        unknown = {**body, "params": {**query.get("params", {}), "page": "2"}}
+        out.append(Sent(name, path, (422, "unknown_parameter"), headers, unknown))
         if "security" in operation:
             bearer = {"Authorization": "Bearer not-a-token"}
             out.append(Sent(name, path, (401, "invalid_token"), bearer, body | query))
@@ -264,6 +271,20 @@ def failing_requests(headers: dict[str, str], values: dict[str, str]) -> list[Se
             bad = {"content": b'{"name": "\xff"}'}
             out.append(Sent(name, path, (400, "bad_request"), headers | json_type, bad))
             out.append(Sent(name, path, (422, "validation_error"), headers, {"json": [1]}))
+            deep = {"content": b"[" * 100_000 + b"]" * 100_000}
+            out.append(Sent(name, path, (400, "bad_request"), headers | json_type, deep))
+            if isinstance(example_body(name), dict):  # a field of a valid body nests 50,000
+                fields = json.dumps({k: v for k, v in example_body(name).items() if k != "tags"})
+                nested = fields[:-1].encode() + b', "tags": ' + b"[" * 50_000 + b"]" * 50_000
+                out.append(
+                    Sent(
+                        name,
+                        path,
+                        (400, "bad_request"),
+                        headers | json_type,
+                        {"content": nested + b"}"},
+                    )
+                )
         for where, text in text_inputs(operation):
             nul = with_nul(Sent(name, path, None, headers, body | query), where, text, values)
             out.append(nul)
@@ -324,6 +345,7 @@ def test_real_failures_are_documented(api: Api, signed_in: SignedIn) -> None:
     sent = failing_requests(headers, values)
     assert {s.expect for s in sent} == {
         (422, "invalid_cursor"),
+        (422, "unknown_parameter"),
         (401, "invalid_token"),
         (401, "not_authenticated"),
         (413, "payload_too_large"),
@@ -331,7 +353,11 @@ def test_real_failures_are_documented(api: Api, signed_in: SignedIn) -> None:
         (422, "validation_error"),
         None,  # a NUL in a text
     }
-    assert len([s for s in sent if s.expect == (422, "invalid_cursor")]) == 5
+    # every list (tests/api/test_lists.py), each with its cursor
+    assert len([s for s in sent if s.expect == (422, "invalid_cursor")]) == len(LISTS)
+    assert len([s for s in sent if s.expect == (422, "unknown_parameter")]) == len(
+        [name for name in OPERATIONS if name.split()[1].startswith("/api/")]
+    )
     wrong = []
     for one in sent:
         try:
@@ -391,6 +417,9 @@ def test_generic_error_examples_are_what_the_api_sends(api: Api, signed_in: Sign
     expired, _ = issue_access_token(JWT_SECRET, uuid.uuid4(), email="a@b.test", now=long_ago)
     token = api.client.get("/api/v1/accounts", headers={"Authorization": f"Bearer {expired}"})
     assert token.json() == documented("GET /api/v1/accounts", 401, "invalid_token")
+    for name, path in [("GET /api/v1/trades", "/api/v1/trades"), ("GET /health", "/health")]:
+        unknown = api.client.get(path, params={"page": "2"}, headers=headers)
+        assert unknown.json() == documented(name, 422, "unknown_parameter")
 
 
 def _valid(schema: dict[str, Any]) -> Any:
@@ -448,7 +477,10 @@ def test_validation_error_examples_are_what_the_api_sends(api: Api, signed_in: S
         content = operation["responses"].get("422", {}).get("content", {}).get(PROBLEM_JSON)
         if content is None:
             continue
-        [example] = [e for e in examples_of(content) if e["code"] == "validation_error"]
+        examples = [e for e in examples_of(content) if e["code"] == "validation_error"]
+        if not examples:  # an operation without input: only its unknown parameters fail
+            continue
+        [example] = examples
         sent = validation_request(name, example, headers)
         answer = send(api, sent)
         assert answer.json() == example, (name, sent)

@@ -16,7 +16,7 @@ from cryptotrader.api.app import create_app
 from cryptotrader.api.openapi import METHODS, PROBLEM_REF
 from cryptotrader.api.problems import PROBLEM_JSON, codes_of
 from cryptotrader.errors import DomainError
-from cryptotrader.trading.router import CSV_COLUMNS
+from cryptotrader.trading.service import CSV_COLUMNS
 from tests.api.conftest import Api, api_settings
 
 # Building the app opens nothing (its lifespan does): the document is read at collection.

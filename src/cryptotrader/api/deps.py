@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,11 +11,12 @@ from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import SYSTEM_CLAIMS, Actor
 from cryptotrader.auth.tokens import decode_access_token
-from cryptotrader.db.session import Conn, as_anon, as_service, as_user, single_statement
+from cryptotrader.db.session import Conn, as_anon, as_service, as_user
 from cryptotrader.errors import NotAuthenticated
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
@@ -49,17 +49,11 @@ class Caller:
         async with context as conn:
             yield conn
 
-    @asynccontextmanager
-    async def gateway(self) -> AsyncIterator[Conn]:
-        """A connection for one ``gateway.*`` call, which runs as this caller by itself."""
-        if self.claims is None:
-            raise NotAuthenticated("sign in first")
-        async with single_statement(self.pool) as conn:
-            yield conn
-
     @property
-    def claims_json(self) -> str:
-        return json.dumps(self.claims)
+    def actor(self) -> Actor:
+        """Who acts, for the services: these claims (the system's when anonymous) and the
+        client's address."""
+        return Actor(claims=self.claims or SYSTEM_CLAIMS, ip=self.ip, user_agent=self.user_agent)
 
     @asynccontextmanager
     async def service_unit(self) -> AsyncIterator[Conn]:
@@ -78,18 +72,9 @@ class Caller:
         user_id: UUID | None = None,
     ) -> None:
         """Record a mutating call in audit_logs, in the caller's transaction."""
-        await conn.execute(
-            "INSERT INTO audit_logs (user_id, action, resource_type, resource_id, details,"
-            " ip_address, user_agent) VALUES (%s, %s, %s, %s, %s, %s::inet, %s)",
-            [
-                user_id or (self.user_id if self.claims else None),
-                action,
-                resource_type,
-                None if resource_id is None else str(resource_id),
-                Jsonb(details or {}),
-                self.ip,
-                (self.user_agent or "")[:500] or None,
-            ],
+        actor = self.actor if self.claims else Actor(ip=self.ip, user_agent=self.user_agent)
+        await audit.record(
+            conn, actor, action, resource_type, resource_id, details, user_id=user_id
         )
 
 

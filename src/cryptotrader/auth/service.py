@@ -21,6 +21,8 @@ from uuid import UUID
 
 import psycopg
 
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import SYSTEM, Actor
 from cryptotrader.auth.errors import EmailTaken, InvalidEmail, WeakPassword
 from cryptotrader.auth.passwords import hash_password, needs_rehash, verify_password
 from cryptotrader.db.session import Conn
@@ -152,16 +154,31 @@ async def _insert_user(
     return UUID(str(row["id"]))
 
 
-async def create_user(
-    conn: Conn, email: str, password: str, *, display_name: str | None = None, admin: bool = False
+async def _new_user(
+    conn: Conn, email: str, password: str, *, display_name: str | None, admin: bool
 ) -> UUID:
-    """Create a confirmed user (run as service_role).
-
-    Raises InvalidEmail, WeakPassword, EmailTaken; nothing is written then."""
     email = normalise_email(email)
     check_password(password)
     password_hash = await asyncio.to_thread(hash_password, password)
     return await _insert_user(conn, email, password_hash, display_name=display_name, admin=admin)
+
+
+async def create_user(
+    conn: Conn,
+    email: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    admin: bool = False,
+    actor: Actor = SYSTEM,
+) -> UUID:
+    """Create a confirmed user (run as service_role) on ``actor``'s behalf, audited as
+    ``user.create``.
+
+    Raises InvalidEmail, WeakPassword, EmailTaken; nothing is written then."""
+    user_id = await _new_user(conn, email, password, display_name=display_name, admin=admin)
+    await audit.record(conn, actor, "user.create", "user", user_id, {"admin": admin})
+    return user_id
 
 
 async def sign_up(
@@ -169,7 +186,7 @@ async def sign_up(
 ) -> Identity:
     """Create a confirmed user who is signing in now (no email step on this platform); the
     trigger gives them a profile, portfolio and default account in the same transaction."""
-    user_id = await create_user(conn, email, password, display_name=display_name)
+    user_id = await _new_user(conn, email, password, display_name=display_name, admin=False)
     await conn.execute("UPDATE auth.users SET last_sign_in_at = now() WHERE id = %s", [user_id])
     identity = await get_identity(conn, user_id)
     if identity is None:  # pragma: no cover - inserted just above
@@ -219,13 +236,16 @@ async def list_users(conn: Conn) -> list[User]:
     ]
 
 
-async def set_admin(conn: Conn, user_id: UUID, admin: bool) -> None:
+async def set_admin(conn: Conn, user_id: UUID, admin: bool, *, actor: Actor = SYSTEM) -> None:
+    """Grant (or take away) admin rights, audited as ``user.promote`` or ``user.demote``."""
     await conn.execute(
         "UPDATE auth.users SET raw_app_meta_data = CASE WHEN %s"
         " THEN raw_app_meta_data || '{\"role\": \"admin\"}' ELSE raw_app_meta_data - 'role' END"
         " WHERE id = %s",
         [admin, user_id],
     )
+    action = "user.promote" if admin else "user.demote"
+    await audit.record(conn, actor, action, "user", user_id, {"admin": admin})
 
 
 # ------------------------------------------------------------------ sign-in

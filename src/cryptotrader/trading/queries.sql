@@ -13,17 +13,28 @@ SELECT * FROM paper_trades
  ORDER BY created_at DESC, id DESC
  LIMIT %(limit)s;
 
--- claim_idempotency_key --
--- First use of a key by this user; waits for a concurrent first use to finish.
-INSERT INTO idempotency_keys (user_id, key, request_hash)
-VALUES (auth.uid(), %(key)s, %(request_hash)s)
-ON CONFLICT (user_id, key) DO NOTHING
-RETURNING key;
+-- place_order --
+-- The one order path (migration 0024): as the caller given by %(claims)s, claim the
+-- Idempotency-Key if any (a repeat replays the stored trade), place the order through
+-- execute_paper_trade() and write its audit row; one statement, on an autocommit connection.
+SELECT (g.trade).*, g.replayed FROM gateway.place_order_v2(
+  p_claims => %(claims)s, p_ip => %(ip)s::inet, p_user_agent => %(user_agent)s,
+  p_idempotency_key => %(idempotency_key)s, p_request_hash => %(request_hash)s,
+  p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
+  p_amount => %(amount)s, p_order_type => %(order_type)s, p_limit_price => %(limit_price)s,
+  p_stop_price => %(stop_price)s, p_time_in_force => %(time_in_force)s,
+  p_expires_at => %(expires_at)s, p_stop_loss => %(stop_loss)s,
+  p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s, p_reasoning => %(reasoning)s,
+  p_confidence_level => %(confidence_level)s, p_trade_category => %(trade_category)s,
+  p_tags => %(tags)s, p_notes => %(notes)s) AS g;
 
--- read_idempotency_key --
-SELECT request_hash, status_code, response FROM idempotency_keys
- WHERE user_id = auth.uid() AND key = %(key)s;
+-- cancel_order --
+-- Cancel a pending order of the caller's and its one-cancels-other sibling.
+SELECT * FROM cancel_order(%(order_id)s);
 
--- store_idempotent_response --
-UPDATE idempotency_keys SET status_code = %(status_code)s, response = %(response)s
- WHERE user_id = auth.uid() AND key = %(key)s;
+-- get_order --
+SELECT * FROM paper_trades WHERE id = %(order_id)s;
+
+-- process_tick --
+-- Fill, trigger and expire the pending orders a new price crosses (service role).
+SELECT process_market_tick(%(symbol)s, %(price)s::numeric) AS n;

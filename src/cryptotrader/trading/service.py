@@ -3,59 +3,92 @@ this module validates shapes and maps rejections, never re-implements the rules.
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from cryptotrader.db.calls import fetch_all, fetch_one, require
+from psycopg_pool import AsyncConnectionPool
+
+from cryptotrader.audit.schemas import Actor
+from cryptotrader.db.calls import domain_errors, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
-from cryptotrader.db.session import Conn
+from cryptotrader.db.session import Conn, single_statement
 from cryptotrader.errors import OrderNotFound
+from cryptotrader.trading.errors import IdempotencyKeyReused  # noqa: F401 (maps its SQL code)
 from cryptotrader.trading.schemas import OrderRequest, Trade, TradeStatus
 
-# execute_paper_trade()'s arguments, by name, from OrderRequest.model_dump()
-_ORDER_ARGS = """
-  p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
-  p_amount => %(amount)s,
-  p_order_type => %(order_type)s, p_limit_price => %(limit_price)s, p_stop_price => %(stop_price)s,
-  p_time_in_force => %(time_in_force)s, p_expires_at => %(expires_at)s,
-  p_stop_loss => %(stop_loss)s, p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s,
-  p_reasoning => %(reasoning)s, p_confidence_level => %(confidence_level)s,
-  p_trade_category => %(trade_category)s, p_tags => %(tags)s, p_notes => %(notes)s)
-"""
-_PLACE = "SELECT * FROM execute_paper_trade(" + _ORDER_ARGS
-# The same call through gateway.place_order(), which switches to the caller's role and claims
-# itself and writes the audit row: one statement, one round trip (migration 0016).
-_PLACE_AS_CALLER = (
-    "SELECT * FROM gateway.place_order(p_claims => %(claims)s, p_ip => %(ip)s::inet,"
-    " p_user_agent => %(user_agent)s," + _ORDER_ARGS
-)
-
 MAX_PAGE = 500
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "filled_at",
+    "account_id",
+    "symbol",
+    "side",
+    "order_type",
+    "status",
+    "amount",
+    "price",
+    "execution_price",
+    "total_value",
+    "fee",
+    "realized_pnl",
+    "trade_category",
+    "bot_id",
+)
 Q = load_queries("cryptotrader.trading")
 
 
-async def place_order(conn: Conn, order: OrderRequest) -> Trade:
-    """Place an order as the connection's caller.
+@dataclass(frozen=True, kw_only=True)
+class PlacedOrder:
+    trade: Trade
+    replayed: bool  # a repeat of an Idempotency-Key: the first request's trade, not a new one
+
+
+def request_hash(order: OrderRequest) -> str:
+    """What a repeat of an Idempotency-Key must match: the order as it was validated."""
+    canonical = json.dumps(order.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def place_order(
+    pool: AsyncConnectionPool[Conn],
+    actor: Actor,
+    order: OrderRequest,
+    *,
+    idempotency_key: str | None = None,
+) -> PlacedOrder:
+    """Place an order as ``actor`` and record its ``order.place`` audit row: the one order
+    path of the API, the CLI and the workers.
+
+    One statement on an autocommit connection of its own (the database switches to the
+    actor's role and claims for that statement only), so it is a unit of work by itself and
+    takes the pool, not a caller's transaction. With ``idempotency_key``, the first use
+    places the order and stores it; a repeat of the same order within 24 hours replays it
+    (``replayed``), never a second trade; a concurrent repeat waits for the first.
 
     Raises the trading engine's typed rejections (AccountNotFound, AccountNotActive,
     UnknownSymbol, StalePrice, InvalidAmount, InvalidPrice, InvalidOrder, InsufficientFunds,
-    InsufficientPosition, MaxPositionSize, MaxDailyLoss, OrderWouldTrigger, BotNotFound);
-    nothing is written then.
+    InsufficientPosition, MaxPositionSize, MaxDailyLoss, OrderWouldTrigger, BotNotFound) and
+    IdempotencyKeyReused; nothing is written then, not even the key.
     """
-    row = await fetch_one(conn, _PLACE, order.model_dump())
-    return Trade.model_validate(require(row, OrderNotFound()))
-
-
-async def place_order_as_caller(
-    conn: Conn, claims: str, order: OrderRequest, *, ip: str | None, user_agent: str | None
-) -> Trade:
-    """:func:`place_order` and its ``order.place`` audit row in one statement, on an
-    autocommit connection (:func:`cryptotrader.db.session.single_statement`): the database
-    switches to the caller given by ``claims`` (JSON) itself. Same rejections."""
-    params = order.model_dump() | {"claims": claims, "ip": ip, "user_agent": user_agent}
-    row = await fetch_one(conn, _PLACE_AS_CALLER, params)
-    return Trade.model_validate(require(row, OrderNotFound()))
+    params = order.model_dump() | {
+        "claims": actor.claims_json,
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash(order) if idempotency_key is not None else None,
+    }
+    async with single_statement(pool) as conn:
+        row = require(await fetch_one(conn, Q["place_order"], params), OrderNotFound())
+    replayed = bool(row.pop("replayed"))
+    return PlacedOrder(trade=Trade.model_validate(row), replayed=replayed)
 
 
 async def cancel_order(conn: Conn, order_id: UUID) -> Trade:
@@ -63,13 +96,41 @@ async def cancel_order(conn: Conn, order_id: UUID) -> Trade:
 
     Raises OrderNotFound (also for another user's order) and OrderNotCancellable.
     """
-    row = await fetch_one(conn, "SELECT * FROM cancel_order(%s)", [order_id])
+    row = await fetch_one(conn, Q["cancel_order"], {"order_id": order_id})
     return Trade.model_validate(require(row, OrderNotFound()))
 
 
 async def get_order(conn: Conn, order_id: UUID) -> Trade:
-    row = await fetch_one(conn, "SELECT * FROM paper_trades WHERE id = %s", [order_id])
+    row = await fetch_one(conn, Q["get_order"], {"order_id": order_id})
     return Trade.model_validate(require(row, OrderNotFound()))
+
+
+def _filters(
+    *,
+    account_id: UUID | None = None,
+    status: TradeStatus | None = None,
+    symbol: str | None = None,
+    side: str | None = None,
+    bot_id: UUID | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: tuple[datetime, UUID] | None = None,
+    limit: int | None = 100,
+) -> dict[str, object]:
+    return {
+        "account_id": account_id,
+        "status": status,
+        "symbol": symbol,
+        "side": side,
+        "bot_id": bot_id,
+        "category": category,
+        "since": since,
+        "until": until,
+        "after_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": None if limit is None else max(1, min(limit, MAX_PAGE)),
+    }
 
 
 async def list_orders(
@@ -88,27 +149,64 @@ async def list_orders(
 ) -> list[Trade]:
     """The caller's orders and trades, newest first (RLS keeps them to the caller's).
     ``after`` is the (created_at, id) of the last row of the previous page."""
-    rows = await fetch_all(
-        conn,
-        Q["list_orders"],
-        {
-            "account_id": account_id,
-            "status": status,
-            "symbol": symbol,
-            "side": side,
-            "bot_id": bot_id,
-            "category": category,
-            "since": since,
-            "until": until,
-            "after_at": after[0] if after else None,
-            "after_id": after[1] if after else None,
-            "limit": max(1, min(limit, MAX_PAGE)),
-        },
+    params = _filters(
+        account_id=account_id,
+        status=status,
+        symbol=symbol,
+        side=side,
+        bot_id=bot_id,
+        category=category,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit,
     )
-    return [Trade.model_validate(r) for r in rows]
+    return [Trade.model_validate(r) for r in await fetch_all(conn, Q["list_orders"], params)]
+
+
+async def export_trades_csv(
+    conn: Conn,
+    *,
+    account_id: UUID | None = None,
+    symbol: str | None = None,
+    side: str | None = None,
+    bot_id: UUID | None = None,
+    category: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> AsyncIterator[str]:
+    """The caller's fills as CSV (:data:`CSV_COLUMNS`), newest first, in chunks of about
+    64 kB. Rows come through a server-side cursor, so an export of any size holds one
+    batch in memory; ``conn`` must stay in its transaction until the last chunk."""
+    params = _filters(
+        account_id=account_id,
+        status="completed",
+        symbol=symbol,
+        side=side,
+        bot_id=bot_id,
+        category=category,
+        since=since,
+        until=until,
+        limit=None,
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    async with conn.cursor(name="export_trades_csv") as cur:
+        cur.itersize = 1000
+        async with domain_errors():
+            await cur.execute(Q["list_orders"], params)
+        async for row in cur:
+            data = Trade.model_validate(row).model_dump(mode="json")
+            writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+            if out.tell() > 64_000:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+    yield out.getvalue()
 
 
 async def process_tick(conn: Conn, symbol: str, price: Decimal) -> int:
     """Fill, trigger and expire the pending orders that ``price`` crosses (service role)."""
-    row = await fetch_one(conn, "SELECT process_market_tick(%s, %s::numeric) AS n", [symbol, price])
+    row = await fetch_one(conn, Q["process_tick"], {"symbol": symbol, "price": price})
     return int(row["n"]) if row else 0

@@ -1,6 +1,6 @@
-"""POST /orders has two ways in (trading/router.py `_OrderRoute`): the lean one for the
-common case (bearer token, JSON body that validates, no Idempotency-Key) and FastAPI's
-standard handler for everything else. Both must answer alike and record alike."""
+"""POST /orders is one ordinary handler over trading.service.place_order(), the one order
+path: with or without an Idempotency-Key an order answers alike and is audited alike, and
+every malformed request gets the standard problem."""
 
 from __future__ import annotations
 
@@ -21,19 +21,20 @@ def _audit(api: Api, order_id: str) -> list[dict[str, object]]:
         )
 
 
-def test_lean_and_standard_paths_give_the_same_answer_and_audit(api: Api) -> None:
+def test_keyed_and_plain_orders_give_the_same_answer_and_audit(api: Api) -> None:
     user, h = api.user()
     acct = account_id(api, h)
     order = {"account_id": acct, "symbol": "BTC", "side": "buy", "amount": "0.01"}
-    lean = api.client.post("/api/v1/orders", headers=h | {"User-Agent": "ua/1"}, json=order)
-    standard = api.client.post(
+    plain = api.client.post("/api/v1/orders", headers=h | {"User-Agent": "ua/1"}, json=order)
+    keyed = api.client.post(
         "/api/v1/orders",
         headers=h | {"User-Agent": "ua/1", "Idempotency-Key": "k-1"},
         json=order,
     )
-    assert lean.status_code == standard.status_code == 201
-    assert lean.headers["content-type"] == standard.headers["content-type"]
-    a, b = lean.json(), standard.json()
+    assert plain.status_code == keyed.status_code == 201
+    assert plain.headers["content-type"] == keyed.headers["content-type"]
+    assert "idempotent-replayed" not in keyed.headers
+    a, b = plain.json(), keyed.json()
     assert a.keys() == b.keys() and a["id"] != b["id"]
     same = ("account_id", "symbol", "side", "amount", "status", "order_type", "fee")
     assert {k: a[k] for k in same} == {k: b[k] for k in same}
@@ -62,7 +63,7 @@ def test_a_body_that_does_not_validate_gets_the_standard_field_errors(api: Api) 
     assert {e["field"] for e in problem["errors"]} >= {"body.side", "body.amount"}
 
 
-def test_broken_json_and_other_content_types_take_the_standard_path(api: Api) -> None:
+def test_broken_json_and_other_content_types_answer_alike_with_or_without_a_key(api: Api) -> None:
     _, h = api.user()
     broken = api.client.post(
         "/api/v1/orders",
@@ -84,7 +85,7 @@ def test_broken_json_and_other_content_types_take_the_standard_path(api: Api) ->
     assert as_text.status_code == standard.status_code
 
 
-def test_tokens_are_checked_on_the_lean_path(api: Api) -> None:
+def test_tokens_are_checked(api: Api) -> None:
     user, h = api.user()
     order = {"account_id": account_id(api, h), "symbol": "BTC", "side": "buy", "amount": "0.01"}
     forged = headers_for(user)["Authorization"][:-2] + "xx"
@@ -94,7 +95,7 @@ def test_tokens_are_checked_on_the_lean_path(api: Api) -> None:
     assert r.status_code == 401 and r.json()["code"] == "not_authenticated"
 
 
-def test_rejections_on_the_lean_path_are_counted(api: Api) -> None:
+def test_rejections_are_counted_once(api: Api) -> None:
     _, h = api.user()
     order = {"account_id": account_id(api, h), "symbol": "BTC", "side": "sell", "amount": "5"}
     r = api.client.post("/api/v1/orders", headers=h, json=order)

@@ -1,0 +1,11 @@
+"""Errors of trading that are not the engine's rejections (those are in cryptotrader.errors,
+raised from SQL and shared with the backtests)."""
+
+from __future__ import annotations
+
+from cryptotrader.errors import InvalidRequest
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused with a different request"

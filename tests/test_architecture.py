@@ -1,0 +1,100 @@
+"""Rules of the code's shape that a reviewer would otherwise have to remember: one order path
+(no route class of our own), no SQL in routers, and applied migrations never edited."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "cryptotrader"
+MIGRATIONS = SRC / "db" / "migrations"
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.S)
+
+
+def _modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def _strings(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_no_route_class_of_our_own() -> None:
+    """Every route is FastAPI's own (a second way into a handler is a second code path)."""
+    offenders = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                }
+                if "APIRoute" in bases:
+                    offenders.append(f"{path.relative_to(SRC)}: {node.name}")
+    assert not offenders
+
+
+def test_routers_hold_no_sql() -> None:
+    """Routers parse, call a service and shape the answer; queries live in the services'
+    queries.sql."""
+    offenders = [
+        f"{path.relative_to(SRC)}: {text[:60]!r}"
+        for path in sorted(SRC.glob("*/router.py"))
+        for text in _strings(path)
+        if SQL.search(text)
+    ]
+    assert not offenders
+
+
+def test_the_rules_see_sql_where_there_is_some() -> None:
+    assert SQL.search("SELECT * FROM paper_trades WHERE id = %s")
+    assert SQL.search("UPDATE profiles SET x = 1")
+    assert not SQL.search("Select an account from the list")
+
+
+# Every migration that existed when the rule was set, by number and SHA-256: an applied migration
+# is never edited (a changed function comes in a new migration, a changed signature under a
+# versioned name). New migrations are added here as they land.
+PINNED = {
+    "0001": "0c8c5cd6afd484dd4dfc43bda583767b1f09d268f73179ff08279ddb0a33e3f5",
+    "0002": "8f165d52cae6232fc341f9f482c52d722446afcbcda9d98496c7b23cea3e76b0",
+    "0003": "27d73834f09fd4544eb4beca9b59483c7aea94f41fb38cc2ec16b7e09a05d87a",
+    "0004": "be03f8f69c56ad370ac4336e0453556569e4deb2037abc73e6c6ab2c5cc1761d",
+    "0005": "7b7418dfa00bf0106aa6cb995a852be4158549265677d2189500ba2ab0beab82",
+    "0006": "259192663eca443cb282cf8c95aae34e6fea5049775d1becb5e17557d928c6fb",
+    "0007": "114a51f11de9709ad7f7c3c575ae6b27c8e354b744ad30e2368a900966f96c1b",
+    "0008": "19b310b176433f41acf6416a23c1b9c2e98bf01cfd331c553cda318c151ea203",
+    "0010": "a466c4c7bcdcfab60ec9170e8e0829a713f6bcd6ac1e720ad50ce9c0ae2b5556",
+    "0011": "f6eada3382d1b47178616df3da6cda9732dee821dbf90efa93abf8de2011d801",
+    "0012": "6675185850e721ab1786b7e600b2861502770b1370c1b6970d1fae1f9c43f778",
+    "0013": "2cbbf2d3ecce2878b976779fdd01f4b1db084380b21f47ace35426a0ba28d5da",
+    "0014": "2c67034c4098320fc27a02e5be4b663dd7ce33205611d16df6a25164c9a27e50",
+    "0016": "97d388527279a3f0c565de7665667db554606233b3619d34638b02dc744350f0",
+    "0023": "7d91bcb71c28b65e16aefc82c27def72903df388d97d568ff6458161e2ca4573",
+    "0024": "782d5b13840fc8bad2d90d8d3f9a44c4b67397cc0ed78e951a76e29f160e1bf1",
+}
+
+
+def test_applied_migrations_are_never_edited() -> None:
+    found = {
+        p.name[:4]: hashlib.sha256(p.read_bytes()).hexdigest() for p in MIGRATIONS.glob("*.sql")
+    }
+    changed = [name for name, digest in PINNED.items() if found.get(name) != digest]
+    assert not changed, f"edited or removed: {changed}; add a new migration instead"
+    assert set(found) == set(PINNED), f"pin the new migrations: {sorted(set(found) - set(PINNED))}"
