@@ -30,8 +30,11 @@ side would run out of whole 1e-8 units before the other and the trade lists woul
 
 Then every trade's entry and exit bar is compared (backtesting.py's ``EntryBar`` /
 ``ExitBar`` against our ``entry_bar`` / ``exit_bar``; a position still open at the end is
-closed at the last bar's close by both). For information, the bar-by-bar loop
-(``fast=False``) runs once over ``--loop-rows`` bars; it must give the same result.
+closed at the last bar's close by both: ``finalize_trades=True`` puts it in backtesting.py's
+``_trades`` and ``# Trades``, and ours is the open ``"end"`` trade, which our summary's
+``total_trades`` counts too), and so are the two summaries' trade counts. For
+information, the bar-by-bar loop (``fast=False``) runs once over ``--loop-rows`` bars; it
+must give the same result.
 
 Target: our bars/s at least 20x backtesting.py's, and identical entry and exit bars.
 The last line printed is one JSON object.
@@ -200,10 +203,16 @@ def main() -> None:
         raise SystemExit("our run did not take the fast path")
 
     mine, theirs, mismatches = compare_trades(result, stats)
+    counted = (int(result.stats["total_trades"]), int(stats["# Trades"]))
     print(
-        f"  trades: ours {mine:,} (closed {sum(t.closed for t in result.trades):,}),"
+        f"  trades: ours {mine:,} (open at the end {sum(t.is_open for t in result.trades):,}),"
         f" backtesting.py {theirs:,}; entry/exit bar mismatches: {mismatches}"
     )
+    print(
+        f"  summary trade count: ours {counted[0]:,}, backtesting.py {counted[1]:,}"
+        f" ({'same' if counted[0] == counted[1] == mine else 'DIFFERENT'})"
+    )
+    mismatches += 0 if counted[0] == counted[1] == mine else 1
     print(
         f"  final capital: ours {result.final_capital:.2f},"
         f" backtesting.py {float(stats['Equity Final [$]']):.2f} (of {CASH:.0e})"

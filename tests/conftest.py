@@ -28,6 +28,30 @@ from cryptotrader.db.embedded import embedded_bin_dir, start_embedded
 from cryptotrader.db.session import Conn, open_pool
 from tests.support import APP_PASSWORD, APP_ROLE, PgServer, TestDatabase
 
+# argon2id at the cheapest cost it allows (production: RFC 9106's t=3, m=64 MiB, p=4, which
+# is 0.3-0.5 s of CPU per hash on the reference machine, paid by every sign-up and sign-in of
+# the suite). Read once, by the first hash; subprocesses get it through ``cli_env``.
+# tests/auth/test_passwords.py checks the production defaults, and that the suite runs with
+# this override.
+TEST_PASSWORD_HASH = {
+    "CRYPTOTRADER_PASSWORD_HASH_TIME_COST": "1",
+    "CRYPTOTRADER_PASSWORD_HASH_MEMORY_KIB": "64",
+    "CRYPTOTRADER_PASSWORD_HASH_PARALLELISM": "1",
+}
+for _name, _value in TEST_PASSWORD_HASH.items():
+    os.environ.setdefault(_name, _value)
+
+
+# The suite's own embedded server gives up durability, which no test needs (its data dir is
+# deleted at the end): with fsync on, every clone and drop of a test database waited for a
+# checkpoint's fsyncs, about 1.2 s each on the reference machine and most of the suite's time.
+# A server given by DATABASE_URL is left as it is.
+THROWAWAY_SERVER_SETTINGS = {
+    "fsync": sql.Literal("off"),
+    "full_page_writes": sql.Literal("off"),
+    "synchronous_commit": sql.Literal("off"),
+}
+
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
@@ -36,14 +60,25 @@ def pg_server() -> Iterator[PgServer]:
         yield PgServer(admin=url, bin_dir=None)
         return
     # Not under pytest's tmp_path: pytest prunes old base temp dirs, which would pull the
-    # data directory from under a server still used by a concurrent session.
-    data_dir = Path(tempfile.mkdtemp(prefix="ct-test-pg-"))
+    # data directory from under a server still used by a concurrent session. In memory where
+    # there is a tmpfs: creating a test database there takes a third of the time it takes on
+    # the reference machine's disk.
+    data_dir = Path(tempfile.mkdtemp(prefix="ct-test-pg-", dir=_memory_dir()))
     # registered before the server's own exit handler, so it runs after it (that handler
     # takes a lock file in data_dir/run and would leave it behind)
     atexit.register(shutil.rmtree, data_dir, True)
     server = start_embedded(data_dir)
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        for name, value in THROWAWAY_SERVER_SETTINGS.items():
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), value))
+        conn.execute("SELECT pg_reload_conf()")
     yield PgServer(admin=server.conninfo(), bin_dir=embedded_bin_dir())
     server.handle.cleanup()
+
+
+def _memory_dir() -> str | None:
+    shm = Path("/dev/shm")  # noqa: S108 - only as mkdtemp's parent: a private 0700 directory
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _create_db(admin: str, name: str, template: str | None = None) -> None:
@@ -127,6 +162,7 @@ async def pool(db: TestDatabase) -> AsyncIterator[AsyncConnectionPool[Conn]]:
 def cli_env(db: TestDatabase, tmp_path: Path) -> dict[str, str]:
     """The environment of a `cryptotrader` subprocess pointed at the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOTRADER_")}
+    env.update({name: os.environ[name] for name in TEST_PASSWORD_HASH})
     env.update(
         DATABASE_URL=db.owner_conninfo,
         CRYPTOTRADER_DATA_DIR=str(tmp_path / "data"),

@@ -26,6 +26,7 @@ from cryptotrader.auth.errors import AuthError
 from cryptotrader.config import Settings, get_settings
 from cryptotrader.db import backup as backup_service
 from cryptotrader.db import migrate as migrate_service
+from cryptotrader.db.embedded import released_on_sigterm
 from cryptotrader.db.errors import DatabaseError
 from cryptotrader.db.runtime import app_pool, migrate_target
 from cryptotrader.db.session import Conn, as_anon, as_service
@@ -94,6 +95,11 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="API processes (each with its pool).")] = 1,
 ) -> None:
     """Serve the API and run the workers in-process (migrates first when needed)."""
+    with released_on_sigterm():
+        _serve(host, port, workers)
+
+
+def _serve(host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
     from cryptotrader.api.app import create_app
@@ -131,6 +137,11 @@ def worker(
     ] = None,
 ) -> None:
     """Run background workers (the market feed, backtests) until interrupted."""
+    with released_on_sigterm():
+        _work(only)
+
+
+def _work(only: list[str] | None) -> None:
     import signal
 
     from cryptotrader.workers import run_workers
@@ -147,7 +158,7 @@ def worker(
         await run_workers(settings, target, stop, set(only) if only else None)
 
     console.print(f"workers running against {target.describe()} (Ctrl-C stops)")
-    asyncio.run(main())
+    asyncio.run(main())  # its signal handlers stop the workers cleanly
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -521,39 +532,42 @@ def market_candles(
         typer.Option(help="Build the bars from stored bars of this timeframe (e.g. 1m)."),
     ] = None,
 ) -> None:
-    """Print stored candles, or candles aggregated on the fly from a finer timeframe."""
+    """Print stored candles, or candles aggregated on the fly from a finer timeframe (also,
+    without --source-timeframe, when the symbol has no stored bars of the timeframe: from
+    the coarsest finer stored one, as backtests do)."""
     from cryptotrader.market.candles import (
         AggregatedCandle,
         CandleImportError,
-        aggregate_candles,
-        get_candles,
+        CandleSeries,
+        read_candles,
     )
-    from cryptotrader.market.schemas import Candle
+    from cryptotrader.market.errors import NoCandles
 
     start, end = _utc(from_, "--from"), _utc(to, "--to")
     tf = timeframe.value
-    source = source_timeframe.value if source_timeframe is not None else tf
-    aggregate = source != tf
+    asked = source_timeframe.value if source_timeframe is not None else tf
     settings = get_settings()
     migrate_target(settings)
 
-    async def read(pool: AsyncConnectionPool[Conn]) -> list[Candle] | list[AggregatedCandle]:
+    async def read(pool: AsyncConnectionPool[Conn]) -> CandleSeries:
         async with as_anon(pool) as conn:
-            kwargs: dict[str, Any] = {
-                "start": start,
-                "end": end,
-                "limit": limit or None,
-                "latest": start is None,
-            }
-            if aggregate:
-                return await aggregate_candles(conn, symbol, tf, source_timeframe=source, **kwargs)
-            return await get_candles(conn, symbol, tf, **kwargs)
+            return await read_candles(
+                conn,
+                symbol,
+                tf,
+                source_timeframe=asked if asked != tf else None,
+                start=start,
+                end=end,
+                limit=limit or None,
+                latest=start is None,
+            )
 
     try:
-        bars = _with_pool(settings, read)
-    except CandleImportError as exc:
+        series = _with_pool(settings, read)
+    except (CandleImportError, NoCandles) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
+    bars, source, aggregate = series.bars, series.source, series.aggregated
     label = f"{symbol.upper()} {tf}" + (f" from {source}" if aggregate else "")
     if not bars:
         console.print(f"no {label} candles in that range")
@@ -860,6 +874,17 @@ def _ratio(value: Any) -> str:
     return "" if value is None else f"{float(value):,.3f}"
 
 
+def _trade_count(stats: dict[str, Any]) -> str:
+    """``3 (1 / 2)``, and how many of them are still open at the end (valued at the last
+    close): ``1 (1 / 0), 1 open``."""
+    text = (
+        f"{stats.get('total_trades') or 0}"
+        f" ({stats.get('winning_trades') or 0} / {stats.get('losing_trades') or 0})"
+    )
+    held = stats.get("open_trades") or 0
+    return f"{text}, {held} open" if held else text
+
+
 def _print_backtest(doc: dict[str, Any], top: int) -> None:
     stats = doc["stats"]
     title = (
@@ -879,11 +904,7 @@ def _print_backtest(doc: dict[str, Any], top: int) -> None:
         ("sortino ratio", _ratio(stats.get("sortino_ratio"))),
         ("calmar ratio", _ratio(stats.get("calmar_ratio"))),
         ("volatility (annual)", _pct(stats.get("volatility"))),
-        (
-            "trades (won / lost)",
-            f"{stats.get('total_trades') or 0}"
-            f" ({stats.get('winning_trades') or 0} / {stats.get('losing_trades') or 0})",
-        ),
+        ("trades (won / lost)", _trade_count(stats)),
         ("win rate", _pct(stats.get("win_rate"))),
         ("profit factor", _ratio(stats.get("profit_factor"))),
         ("exposure", _pct(stats.get("exposure"))),

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     )
     login_window_seconds: int = Field(
         default=900, ge=1, description="Window over which failed logins are counted."
+    )
+    # argon2id's cost: RFC 9106's second recommended option (argon2-cffi's default). The
+    # test suite lowers it so that its thousands of sign-ups cost microseconds; a hash made
+    # with other parameters is re-hashed with these at its next sign-in.
+    password_hash_time_cost: int = Field(
+        default=3, ge=1, description="argon2id passes (RFC 9106: 3). Lower only in tests."
+    )
+    password_hash_memory_kib: int = Field(
+        default=65536, ge=8, description="argon2id memory in KiB (RFC 9106: 64 MiB)."
+    )
+    password_hash_parallelism: int = Field(
+        default=4, ge=1, le=255, description="argon2id lanes (RFC 9106: 4)."
     )
     log_level: LogLevel = "INFO"
     db_name: str = Field(
@@ -85,6 +97,15 @@ class Settings(BaseSettings):
     replay_timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1m"
     replay_speed: float = Field(default=60.0, gt=0)
     replay_from: datetime | None = None
+
+    @model_validator(mode="after")
+    def _argon2_memory_covers_its_lanes(self) -> Settings:
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
+            raise ValueError(
+                "password_hash_memory_kib must be at least 8 KiB per lane"
+                " (8 x password_hash_parallelism)"
+            )
+        return self
 
     @property
     def secrets_file(self) -> Path:

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx2
 import psycopg
 import pytest
 from argon2 import PasswordHasher
@@ -205,36 +212,106 @@ def test_signup_rejects_bad_input_naming_the_field(
         assert conn.execute("SELECT count(*) AS n FROM auth.users").fetchone() == {"n": 0}
 
 
-def test_wrong_password_and_unknown_email_answer_alike(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_wrong_password_and_unknown_email_answer_alike(client: TestClient) -> None:
     signup(client, "erin@example.com")
-    checks: list[str] = []
-    real = passwords.verify_password
-
-    def counting(stored_hash: str, password: str) -> bool:
-        checks.append(stored_hash)
-        return real(stored_hash, password)
-
-    monkeypatch.setattr(service, "verify_password", counting)
-
     wrong = login(client, "erin@example.com", "wrong-passw0rd")
     unknown = login(client, "nobody@example.com", "wrong-passw0rd")
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     assert wrong.json()["code"] == "invalid_credentials"
     assert wrong.headers["content-type"] == unknown.headers["content-type"]
-    # one argon2 verification each: the unknown email against a dummy hash of the same cost
-    assert len(checks) == 2
-    params = [h.split("$")[1:4] for h in checks]  # argon2id, version, m/t/p
-    assert params[0] == params[1] and checks[0] != checks[1]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.fixture
+def production_server(cli_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """`cryptotrader serve` with the production password cost (none of the suite's
+    CRYPTOTRADER_PASSWORD_HASH_* overrides), no workers; its URL and pid."""
+    env = {k: v for k, v in cli_env.items() if not k.startswith("CRYPTOTRADER_PASSWORD_HASH_")}
+    env.update(
+        CRYPTOTRADER_JWT_SECRET=SECRET,
+        CRYPTOTRADER_RUN_WORKERS="false",
+        CRYPTOTRADER_LOGIN_MAX_ATTEMPTS="100",
+        CRYPTOTRADER_LOG_LEVEL="WARNING",
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "cryptotrader", "serve", "--host", "127.0.0.1"]
+    with subprocess.Popen(
+        [*args, "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "the server did not start"
+                try:
+                    if httpx2.get(f"{url}/health", timeout=2).status_code < 500:
+                        break
+                except httpx2.TransportError:
+                    time.sleep(0.1)
+            yield url, proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_an_unknown_email_costs_the_same_argon2_work_as_a_wrong_password(
+    production_server: tuple[str, int], db: TestDatabase
+) -> None:
+    """Timing equalisation, observed from outside: the server's own CPU time per login.
+    An unknown email is checked against a dummy hash of the current cost, so it costs one
+    argon2id verification like a wrong password does; without that it would cost a few
+    milliseconds against the verification's hundreds (RFC 9106's cost, t=3, m=64 MiB, p=4).
+    CPU time is the process's own work, not elapsed time: a loaded machine slows both
+    alike and does not change the ratio."""
+    url, pid = production_server
+    with httpx2.Client(base_url=f"{url}{AUTH}", timeout=60) as http:
+        made = http.post("/signup", json={"email": "erin@example.com", "password": PASSWORD})
+        assert made.status_code == 201, made.text
+        with db.owner() as conn:
+            row = conn.execute(
+                "SELECT encrypted_password FROM auth.users WHERE email = 'erin@example.com'"
+            ).fetchone()
+        assert row is not None
+        assert row["encrypted_password"].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+
+        def attempt(email: str) -> tuple[float, httpx2.Response]:
+            before = _cpu_seconds(pid)
+            r = http.post("/login", json={"email": email, "password": "wrong-passw0rd"})
+            return _cpu_seconds(pid) - before, r
+
+        attempt("nobody@example.com")  # the first one also makes the dummy hash, once
+        wrong = [attempt("erin@example.com") for _ in range(3)]
+        unknown = [attempt("nobody@example.com") for _ in range(3)]
+    for _, r in wrong + unknown:
+        assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
+    assert {r.text for _, r in wrong} == {r.text for _, r in unknown}
+    wrong_cpu, unknown_cpu = sum(c for c, _ in wrong), sum(c for c, _ in unknown)
+    assert unknown_cpu >= 0.5 * wrong_cpu, (unknown_cpu, wrong_cpu)
+    assert wrong_cpu >= 0.5 * unknown_cpu, (unknown_cpu, wrong_cpu)
 
 
 def test_user_without_password_cannot_sign_in(client: TestClient, db: TestDatabase) -> None:
     with db.owner() as conn:
         create_user(conn, "nopass@example.com")
     r = login(client, "nopass@example.com", "")
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
     r = login(client, "nopass@example.com", PASSWORD)
     assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
 
@@ -294,7 +371,7 @@ def test_rate_limit_after_n_failures_per_email_and_ip(client: TestClient, db: Te
     signup(client, "hank@example.com")
     for _ in range(MAX_ATTEMPTS):
         r = login(client, "hank@example.com", "wrong-passw0rd")
-        assert r.status_code == 401
+        assert r.status_code == 401 and r.json()["code"] == "invalid_credentials"
 
     for password in ("wrong-passw0rd", PASSWORD):  # refused whatever the password
         r = login(client, "hank@example.com", password)
@@ -340,7 +417,7 @@ def test_retry_after_counts_down_from_the_oldest_counted_failure(
             " WHERE id = (SELECT min(id) FROM auth.login_attempts)"
         )
     r = login(client, "ivy@example.com")
-    assert r.status_code == 429
+    assert r.status_code == 429 and r.json()["code"] == "rate_limited"
     assert 295 <= int(r.headers["Retry-After"]) <= 300
 
 
@@ -413,6 +490,12 @@ def test_refresh_ignores_an_expired_bearer_token(client: TestClient, db: TestDat
         f"{AUTH}/refresh", json={"refresh_token": made["refresh_token"]}, headers=bearer(expired)
     )
     assert r.status_code == 200, r.text
+    rotated = r.json()
+    assert rotated["user"] == made["user"] and rotated["refresh_token"] != made["refresh_token"]
+    assert me(client, rotated["access_token"]).status_code == 200
+    first, second = token_rows(db, made["user"]["id"])  # rotated once, in the same family
+    assert first["revoked_at"] is not None and first["replaced_by"] == second["id"]
+    assert second["revoked_at"] is None and second["family_id"] == first["family_id"]
 
 
 def test_reusing_a_rotated_token_revokes_the_whole_family(
@@ -428,7 +511,7 @@ def test_reusing_a_rotated_token_revokes_the_whole_family(
     r = refresh(client, newest)
     assert r.status_code == 401 and r.json()["code"] == "invalid_refresh_token"
     r = refresh(client, stolen)  # and it stays refused
-    assert r.status_code == 401
+    assert r.status_code == 401 and r.json()["code"] == "refresh_token_reused"
 
     family = decode_access_token(SECRET, made["access_token"])["session_id"]
     rows = token_rows(db, made["user"]["id"])
@@ -449,10 +532,20 @@ def test_unknown_and_expired_refresh_tokens(client: TestClient, db: TestDatabase
             " expires_at = now() - interval '1 day' WHERE user_id = %s",
             [made["user"]["id"]],
         )
-    r = refresh(client, made["refresh_token"])
+    before = token_rows(db, made["user"]["id"])
+    # with a valid access token too: the refresh token alone decides
+    r = client.post(
+        f"{AUTH}/refresh",
+        json={"refresh_token": made["refresh_token"]},
+        headers=bearer(made["access_token"]),
+    )
     assert r.status_code == 401 and r.json()["code"] == "invalid_refresh_token"
+    assert "access_token" not in r.json() and "refresh_token" not in r.json()
+    assert token_rows(db, made["user"]["id"]) == before  # nothing rotated, nothing issued
+    assert len(before) == 1 and before[0]["revoked_at"] is None
     r = client.post(f"{AUTH}/refresh", json={"refresh_token": "x", "extra": 1})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    assert [e["field"] for e in r.json()["errors"]] == ["body.extra"]
 
 
 def test_refresh_tokens_are_stored_hashed(client: TestClient, db: TestDatabase) -> None:

@@ -70,9 +70,10 @@ def create(api: Api, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
 def test_strategies_are_listed_publicly(api: Api) -> None:
     listed = api.client.get(f"{V1}/strategies")
     assert listed.status_code == 200
-    assert [s["name"] for s in listed.json()] == list(registry.STRATEGIES)
+    assert [s["name"] for s in listed.json()["items"]] == list(registry.STRATEGIES)
+    assert listed.json()["next_cursor"] is None
     one = api.client.get(f"{V1}/strategies/sma_crossover").json()
-    assert one == next(s for s in listed.json() if s["name"] == "sma_crossover")
+    assert one == next(s for s in listed.json()["items"] if s["name"] == "sma_crossover")
     assert set(one["parameters"]["properties"]) == {"fast", "slow"}
     assert {"version", "api_version", "signal_only", "description"} <= set(one)
 
@@ -90,11 +91,15 @@ def test_an_unknown_strategy_is_not_found(api: Api) -> None:
 def test_a_backtest_is_queued_run_and_read_back(api: Api, candles: None) -> None:
     _, h = api.user()
     made = create(api, h, session_name="H1")
-    assert (made["status"], made["progress"], made["strategy"]) == ("pending", "0", "sma_crossover")
-    assert made["initial_capital"] == "5000"
+    assert (made["status"], made["progress"], made["strategy"]) == (
+        "pending",
+        "0.00000000",
+        "sma_crossover",
+    )
+    assert made["initial_capital"] == "5000.00000000"
     assert made["equity_curve"] == [] and made["trade_history"] == []
     pending = api.client.get(f"{V1}/backtests/{made['id']}", headers=h).json()
-    assert (pending["status"], pending["progress"]) == ("pending", "0")
+    assert (pending["status"], pending["progress"]) == ("pending", "0.00000000")
 
     report = run_worker_once(api.db)
     assert report is not None and report.status == "completed"
@@ -102,7 +107,7 @@ def test_a_backtest_is_queued_run_and_read_back(api: Api, candles: None) -> None
     done = api.client.get(f"{V1}/backtests/{made['id']}", headers=h)
     assert done.status_code == 200
     body = done.json()
-    assert (body["status"], body["progress"], body["error"]) == ("completed", "1", None)
+    assert (body["status"], body["progress"], body["error"]) == ("completed", "1.00000000", None)
     assert body["completed_at"].endswith("Z") and body["start_date"] == REQUEST["start"]
     assert body["total_trades"] > 0 and isinstance(body["final_capital"], str)
     assert body["results_data"]["stats"]["total_trades"] == body["total_trades"]
@@ -110,7 +115,7 @@ def test_a_backtest_is_queued_run_and_read_back(api: Api, candles: None) -> None
     assert len(body["trade_history"]) >= body["total_trades"]
     assert {"entry_time", "exit_price", "pnl", "exit_reason"} <= set(body["trade_history"][0])
 
-    [result] = api.client.get(f"{V1}/backtests/{made['id']}/results", headers=h).json()
+    [result] = api.client.get(f"{V1}/backtests/{made['id']}/results", headers=h).json()["items"]
     assert (result["rank"], result["parameters"]) == (1, {"fast": 10, "slow": 30})
     assert result["final_capital"] == body["final_capital"]
 
@@ -144,7 +149,7 @@ def test_a_sweep_ranks_its_results(api: Api, candles: None) -> None:
     )
     assert made["backtest_config"]["sweep"] == {"fast": [5, 10, 15], "slow": [30, 50]}
     assert run_worker_once(api.db) is not None
-    results = api.client.get(f"{V1}/backtests/{made['id']}/results", headers=h).json()
+    results = api.client.get(f"{V1}/backtests/{made['id']}/results", headers=h).json()["items"]
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5, 6]
     returns = [float(r["total_return"]) for r in results]
     assert returns == sorted(returns, reverse=True)
@@ -202,8 +207,8 @@ def test_bad_requests_are_refused_and_nothing_is_written(
 
 
 def test_signing_in_is_required(api: Api) -> None:
-    assert api.client.post(f"{V1}/backtests", json=REQUEST).status_code == 401
-    assert api.client.get(f"{V1}/backtests").status_code == 401
+    for r in (api.client.post(f"{V1}/backtests", json=REQUEST), api.client.get(f"{V1}/backtests")):
+        assert (r.status_code, r.json()["code"]) == (401, "not_authenticated")
 
 
 # ------------------------------------------------------------------ cancel and delete

@@ -187,7 +187,7 @@ def tenant(api: Api) -> Tenant:
     _, h = api.user()
     tag = uuid.uuid4().hex[:8]
     c = api.client
-    default_account = next(a["id"] for a in c.get(f"{V1}/accounts", headers=h).json())
+    default_account = next(a["id"] for a in c.get(f"{V1}/accounts", headers=h).json()["items"])
     account = _created(c.post(f"{V1}/accounts", headers=h, json={"account_name": f"Side {tag}"}))
     order = {"symbol": "BTC", "side": "buy", "amount": "0.01"}
     pending = c.post(
@@ -200,7 +200,7 @@ def tenant(api: Api) -> Tenant:
     )
     assert (pending.json()["status"], filled.json()["status"]) == ("pending", "completed")
     watchlist = c.post(f"{V1}/watchlists", headers=h, json={"name": f"W {tag}", "symbols": ["BTC"]})
-    default_portfolio = next(p["id"] for p in c.get(f"{V1}/portfolios", headers=h).json())
+    default_portfolio = next(p["id"] for p in c.get(f"{V1}/portfolios", headers=h).json()["items"])
     portfolio = _created(c.post(f"{V1}/portfolios", headers=h, json={"name": f"P {tag}"}))
     member = c.post(
         f"{V1}/portfolios/{portfolio}/accounts", headers=h, json={"account_id": account}

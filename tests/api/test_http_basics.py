@@ -14,7 +14,7 @@ from tests.support_targets import target_for
 
 def test_metrics_count_requests_orders_and_rejections(api: Api) -> None:
     _, h = api.user()
-    acct = api.client.get("/api/v1/accounts", headers=h).json()[0]["id"]
+    acct = api.client.get("/api/v1/accounts", headers=h).json()["items"][0]["id"]
     api.client.post(
         "/api/v1/orders",
         headers=h,

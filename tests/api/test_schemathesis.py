@@ -160,8 +160,8 @@ def target(module_db: TestDatabase) -> Iterator[Target]:
         assert time.monotonic() < deadline, "the API server did not start"
         time.sleep(0.02)
     t = Target(f"http://127.0.0.1:{port}", headers_for(user_id))
-    t.signup_rows["account_id"] = [t.get("/accounts")[0]["id"]]
-    t.signup_rows["portfolio_id"] = [t.get("/portfolios")[0]["id"]]
+    t.signup_rows["account_id"] = [t.get("/accounts")["items"][0]["id"]]
+    t.signup_rows["portfolio_id"] = [t.get("/portfolios")["items"][0]["id"]]
     yield t
     server.should_exit = True
     thread.join(10)

@@ -18,7 +18,7 @@ PROBLEM = "application/problem+json"
 
 
 def account_id(api: Api, headers: dict[str, str]) -> str:
-    accounts = api.client.get("/api/v1/accounts", headers=headers).json()
+    accounts = api.client.get("/api/v1/accounts", headers=headers).json()["items"]
     return str(accounts[0]["id"])
 
 
@@ -38,7 +38,7 @@ def test_market_order_round_trip_with_decimals_as_strings(api: Api) -> None:
     got = api.client.get(f"/api/v1/orders/{trade['id']}", headers=h).json()
     assert got["id"] == trade["id"]
     positions = api.client.get(f"/api/v1/accounts/{acct}/positions", headers=h).json()
-    assert [(p["symbol"], p["quantity"]) for p in positions] == [("BTC", "0.01")]
+    assert [(p["symbol"], p["quantity"]) for p in positions["items"]] == [("BTC", "0.01000000")]
 
 
 def test_rejections_are_problem_json_with_stable_codes(api: Api) -> None:
@@ -83,7 +83,8 @@ def test_rejections_are_problem_json_with_stable_codes(api: Api) -> None:
         assert {"type", "title", "status", "detail", "code"} <= set(r.json())
     invalid = api.client.post("/api/v1/orders", headers=h, json={"account_id": acct}).json()
     assert {e["field"] for e in invalid["errors"]} >= {"body.symbol", "body.side", "body.amount"}
-    assert api.client.get("/api/v1/orders").status_code == 401
+    anonymous = api.client.get("/api/v1/orders")
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "not_authenticated")
     bad = api.client.get("/api/v1/orders", headers={"Authorization": "Bearer nonsense"})
     assert (bad.status_code, bad.json()["code"]) == (401, "invalid_token")
 
@@ -136,7 +137,8 @@ def test_limit_order_cancel_and_account_actions(api: Api) -> None:
         },
     ).json()
     assert order["status"] == "pending"
-    assert api.client.get(f"/api/v1/accounts/{acct}", headers=h).json()["reserved_balance"] != "0"
+    reserved = api.client.get(f"/api/v1/accounts/{acct}", headers=h).json()["reserved_balance"]
+    assert reserved == "10.00800000"  # 0.01 at 1000, plus the 0.08% maker fee
     cancelled = api.client.post(f"/api/v1/orders/{order['id']}/cancel", headers=h).json()
     assert cancelled["status"] == "cancelled"
     again = api.client.post(f"/api/v1/orders/{order['id']}/cancel", headers=h)
@@ -159,7 +161,7 @@ def test_limit_order_cancel_and_account_actions(api: Api) -> None:
     created = api.client.post(
         "/api/v1/accounts", headers=h, json={"account_name": "Side", "initial_balance": "5000"}
     )
-    assert created.status_code == 201 and created.json()["balance"] == "5000"
+    assert created.status_code == 201 and created.json()["balance"] == "5000.00000000"
     with api.db.owner() as conn:
         actions = [
             r["action"] for r in conn.execute("SELECT action FROM audit_logs ORDER BY timestamp")
@@ -215,6 +217,7 @@ def test_another_users_ids_answer_404_and_change_nothing(api: Api) -> None:
     for method, url, body in calls:
         r = api.client.request(method, url, headers=bob, json=body)
         assert r.status_code == 404, (method, url, r.text)
+        assert r.json()["code"] in ("account_not_found", "order_not_found"), (method, url, r.text)
     with api.db.owner() as conn:
         after = conn.execute(
             "SELECT count(*) AS n, sum(balance) AS b FROM paper_trading_accounts"
@@ -228,8 +231,8 @@ def test_another_users_ids_answer_404_and_change_nothing(api: Api) -> None:
 def test_prices_are_public_and_flag_staleness(api: Api) -> None:
     r = api.client.get("/api/v1/market/prices", params={"symbols": "BTC,ETH"})
     assert r.status_code == 200
-    assert [p["symbol"] for p in r.json()] == ["BTC", "ETH"]
-    assert all(not p["stale"] and p["price_aud"] for p in r.json())
+    assert [p["symbol"] for p in r.json()["items"]] == ["BTC", "ETH"]
+    assert all(not p["stale"] and p["price_aud"] for p in r.json()["items"])
     assert api.client.get("/api/v1/market/prices/XYZ").json()["code"] == "unknown_symbol"
 
 
@@ -269,7 +272,12 @@ def test_candles_stored_and_aggregated(api: Api) -> None:
     raw = api.client.get(
         "/api/v1/market/candles", params={"symbol": "BTC", "timeframe": "1m", "limit": 3}
     )
-    assert [c["open"] for c in raw.json()] == ["217", "218", "219"]  # the newest three
+    assert raw.json()["source_timeframe"] == "1m"
+    assert [c["open"] for c in raw.json()["items"]] == [
+        "217.0000000000",
+        "218.0000000000",
+        "219.0000000000",
+    ]  # the newest three
     hourly = api.client.get(
         "/api/v1/market/candles",
         params={
@@ -279,12 +287,29 @@ def test_candles_stored_and_aggregated(api: Api) -> None:
             "from": "2021-05-01T00:00:00Z",
         },
     ).json()
+    assert hourly["source_timeframe"] == "1m"
     assert [
         (c["open"], c["close"], c["high"], c["low"], c["volume"], c["bars"], c["complete"])
-        for c in hourly
+        for c in hourly["items"]
     ] == [
-        ("100", "159.5", "160", "99", "60", 60, True),
-        ("160", "219.5", "220", "159", "59", 59, False),
+        (
+            "100.0000000000",
+            "159.5000000000",
+            "160.0000000000",
+            "99.0000000000",
+            "60.00000000",
+            60,
+            True,
+        ),
+        (
+            "160.0000000000",
+            "219.5000000000",
+            "220.0000000000",
+            "159.0000000000",
+            "59.00000000",
+            59,
+            False,
+        ),
     ]
     bad = api.client.get(
         "/api/v1/market/candles",

@@ -20,6 +20,9 @@ async def test_units_of_work_apply_rls_per_caller(db: TestDatabase) -> None:
             assert await cur.fetchone() == {"uid": alice, "who": "authenticated"}
             cur = await conn.execute("SELECT DISTINCT user_id FROM paper_trading_accounts")
             assert [r["user_id"] for r in await cur.fetchall()] == [alice]
+        async with as_user(pool, user_claims(bob)) as conn:  # and bob his, not alice's
+            cur = await conn.execute("SELECT DISTINCT user_id FROM paper_trading_accounts")
+            assert [r["user_id"] for r in await cur.fetchall()] == [bob]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             async with as_anon(pool) as conn:
                 await conn.execute("SELECT count(*) AS n FROM paper_trading_accounts")
@@ -39,7 +42,6 @@ async def test_units_of_work_apply_rls_per_caller(db: TestDatabase) -> None:
             )
             row = await cur.fetchone()
             assert row is not None and row["who"] == "cryptotrader_app" and not row["claims"]
-        assert bob
     finally:
         await pool.close()
 

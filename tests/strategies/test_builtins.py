@@ -9,6 +9,7 @@ paper account; the look-ahead test uses it too.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,7 +251,7 @@ def test_unknown_keys_are_refused(name: str) -> None:
 
 def test_params_are_frozen() -> None:
     strategy = build_strategy("sma_crossover", {})
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="Instance is frozen"):
         strategy.params.fast = 5  # type: ignore[misc]
 
 
@@ -263,7 +264,7 @@ def test_unknown_strategy() -> None:
     with pytest.raises(UnknownStrategy, match=r"'nope'.*sma_crossover") as caught:
         get_strategy("nope")
     assert (caught.value.status, caught.value.code) == (422, "unknown_strategy")
-    with pytest.raises(UnknownStrategy):
+    with pytest.raises(UnknownStrategy, match="'nope'"):
         build_strategy("nope", {})
     assert DomainError.for_code("unknown_strategy") is UnknownStrategy
     assert DomainError.for_code("invalid_strategy_parameters") is InvalidStrategyParameters
@@ -283,8 +284,8 @@ def test_describe_lists_every_strategy_with_its_parameter_schema() -> None:
     assert sma.parameters["additionalProperties"] is False
     assert sma.parameters["properties"]["fast"]["default"] == 10
     assert infos["dca"].signal_only is False
-    for info in infos.values():
-        assert info.model_dump_json()  # JSON-serialisable for the API
+    for info in infos.values():  # JSON-serialisable for the API, and back
+        assert type(info).model_validate_json(info.model_dump_json()) == info
 
 
 def test_parse_param_pairs() -> None:
@@ -302,9 +303,16 @@ def test_parse_param_pairs() -> None:
     )
 
 
-@pytest.mark.parametrize("pairs", [["fast"], ["=10"], ["fast=1", "fast=2"]])
-def test_parse_param_pairs_refuses_malformed_pairs(pairs: list[str]) -> None:
-    with pytest.raises(InvalidStrategyParameters):
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (["fast"], "Expected key=value, got 'fast'"),
+        (["=10"], "Expected key=value, got '=10'"),
+        (["fast=1", "fast=2"], "Parameter 'fast' is given twice"),
+    ],
+)
+def test_parse_param_pairs_refuses_malformed_pairs(pairs: list[str], message: str) -> None:
+    with pytest.raises(InvalidStrategyParameters, match=re.escape(message)):
         parse_param_pairs(pairs)
 
 
@@ -451,7 +459,7 @@ def test_signals_agree_with_decide(name: str, seed: int, small: bool) -> None:
 def test_strategies_that_need_the_account_have_no_signals(name: str) -> None:
     strategy = build_strategy(name, {})
     bars = random_bars(np.random.default_rng(0), 10)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match=f"{name} is not a signal-only strategy"):
         strategy.signals(bars, strategy.indicators(bars))
 
 
