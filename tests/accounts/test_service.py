@@ -18,7 +18,7 @@ from cryptotrader.errors import (
     TemplateNotFound,
 )
 from cryptotrader.trading import service as trading
-from cryptotrader.trading.schemas import OrderRequest
+from cryptotrader.trading.schemas import OrderFilter, OrderRequest
 from tests.support import TestDatabase, create_user
 
 pytestmark = pytest.mark.anyio
@@ -134,7 +134,7 @@ async def test_trade_values_positions_and_reset(db: TestDatabase, pool: Pool) ->
         assert await service.list_positions(conn, acct.id) == []
         audit = await service.list_audit(conn, acct.id)
         assert [a.action for a in audit][:2] == ["account_reset", "trade_buy"]
-        orders = await trading.list_orders(conn, account_id=acct.id)
+        orders = await trading.list_orders(conn, OrderFilter(account_id=acct.id))
         assert [o.id for o in orders] == [trade.id]  # history kept
 
 

@@ -42,7 +42,7 @@ from cryptotrader.errors import (
     TemplateNotFound,
 )
 from cryptotrader.trading import service as trading
-from cryptotrader.trading.schemas import Trade
+from cryptotrader.trading.schemas import OrderFilter, Trade
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 COMMON = responses(NotAuthenticated)
@@ -239,8 +239,7 @@ async def trades(
         await service.require_account(conn, account_id)
         items = await trading.list_orders(
             conn,
-            status="completed",
-            account_id=account_id,
+            OrderFilter(status="completed", account_id=account_id),
             after=decode_cursor(cursor),
             limit=limit,
         )

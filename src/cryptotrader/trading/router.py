@@ -44,7 +44,7 @@ from cryptotrader.errors import (
 )
 from cryptotrader.trading import service
 from cryptotrader.trading.errors import IdempotencyKeyReused
-from cryptotrader.trading.schemas import OrderRequest, Side, Trade, TradeStatus
+from cryptotrader.trading.schemas import OrderFilter, OrderRequest, Side, Trade, TradeStatus
 
 router = APIRouter(tags=["orders"])
 
@@ -126,9 +126,7 @@ async def list_orders(
     async with caller.unit() as conn:
         items = await service.list_orders(
             conn,
-            account_id=account_id,
-            status=status_,
-            symbol=symbol,
+            OrderFilter(account_id=account_id, status=status_, symbol=symbol),
             after=decode_cursor(cursor),
             limit=limit,
         )
@@ -182,8 +180,7 @@ async def list_trades(
     async with caller.unit() as conn:
         items = await service.list_orders(
             conn,
-            status="completed",
-            **filters.model_dump(),
+            OrderFilter(status="completed", **filters.model_dump()),
             after=decode_cursor(cursor),
             limit=limit,
         )
@@ -201,7 +198,7 @@ async def export_trades(
 ) -> StreamingResponse:
     stack = AsyncExitStack()  # the unit stays open until the last row is sent
     conn = await stack.enter_async_context(caller.unit())
-    chunks = service.export_trades_csv(conn, **filters.model_dump())
+    chunks = service.export_trades_csv(conn, OrderFilter(**filters.model_dump()))
     try:  # the query runs before the first chunk: a refusal is still an ordinary problem
         first = await anext(chunks)
     except BaseException as exc:

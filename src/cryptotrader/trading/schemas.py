@@ -177,3 +177,21 @@ class Trade(BaseModel):
         if self.status != "completed":  # the column's default 0 is no price
             self.execution_price = None
         return self
+
+
+class OrderFilter(BaseModel):
+    """Which of the caller's orders a listing or an export takes (None: any)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    account_id: UUID | None = None
+    status: TradeStatus | None = None
+    symbol: str | None = None
+    side: Side | None = None
+    bot_id: UUID | None = None
+    category: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+ALL_ORDERS = OrderFilter()

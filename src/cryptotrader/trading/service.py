@@ -21,7 +21,7 @@ from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, single_statement
 from cryptotrader.errors import OrderNotFound
 from cryptotrader.trading.errors import IdempotencyKeyReused  # noqa: F401 (maps its SQL code)
-from cryptotrader.trading.schemas import OrderRequest, Trade, TradeStatus
+from cryptotrader.trading.schemas import ALL_ORDERS, OrderFilter, OrderRequest, Trade
 
 MAX_PAGE = 500
 CSV_COLUMNS = (
@@ -105,28 +105,10 @@ async def get_order(conn: Conn, order_id: UUID) -> Trade:
     return Trade.model_validate(require(row, OrderNotFound()))
 
 
-def _filters(
-    *,
-    account_id: UUID | None = None,
-    status: TradeStatus | None = None,
-    symbol: str | None = None,
-    side: str | None = None,
-    bot_id: UUID | None = None,
-    category: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    after: tuple[datetime, UUID] | None = None,
-    limit: int | None = 100,
+def _params(
+    filters: OrderFilter, after: tuple[datetime, UUID] | None, limit: int | None
 ) -> dict[str, object]:
-    return {
-        "account_id": account_id,
-        "status": status,
-        "symbol": symbol,
-        "side": side,
-        "bot_id": bot_id,
-        "category": category,
-        "since": since,
-        "until": until,
+    return filters.model_dump() | {
         "after_at": after[0] if after else None,
         "after_id": after[1] if after else None,
         "limit": None if limit is None else max(1, min(limit, MAX_PAGE)),
@@ -135,60 +117,23 @@ def _filters(
 
 async def list_orders(
     conn: Conn,
+    filters: OrderFilter = ALL_ORDERS,
     *,
-    account_id: UUID | None = None,
-    status: TradeStatus | None = None,
-    symbol: str | None = None,
-    side: str | None = None,
-    bot_id: UUID | None = None,
-    category: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     after: tuple[datetime, UUID] | None = None,
     limit: int = 100,
 ) -> list[Trade]:
     """The caller's orders and trades, newest first (RLS keeps them to the caller's).
     ``after`` is the (created_at, id) of the last row of the previous page."""
-    params = _filters(
-        account_id=account_id,
-        status=status,
-        symbol=symbol,
-        side=side,
-        bot_id=bot_id,
-        category=category,
-        since=since,
-        until=until,
-        after=after,
-        limit=limit,
-    )
-    return [Trade.model_validate(r) for r in await fetch_all(conn, Q["list_orders"], params)]
+    rows = await fetch_all(conn, Q["list_orders"], _params(filters, after, limit))
+    return [Trade.model_validate(r) for r in rows]
 
 
-async def export_trades_csv(
-    conn: Conn,
-    *,
-    account_id: UUID | None = None,
-    symbol: str | None = None,
-    side: str | None = None,
-    bot_id: UUID | None = None,
-    category: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> AsyncIterator[str]:
-    """The caller's fills as CSV (:data:`CSV_COLUMNS`), newest first, in chunks of about
-    64 kB. Rows come through a server-side cursor, so an export of any size holds one
-    batch in memory; ``conn`` must stay in its transaction until the last chunk."""
-    params = _filters(
-        account_id=account_id,
-        status="completed",
-        symbol=symbol,
-        side=side,
-        bot_id=bot_id,
-        category=category,
-        since=since,
-        until=until,
-        limit=None,
-    )
+async def export_trades_csv(conn: Conn, filters: OrderFilter = ALL_ORDERS) -> AsyncIterator[str]:
+    """The caller's fills (completed orders) matching ``filters`` as CSV
+    (:data:`CSV_COLUMNS`), newest first, in chunks of about 64 kB. Rows come through a
+    server-side cursor, so an export of any size holds one batch in memory; ``conn`` must
+    stay in its transaction until the last chunk."""
+    params = _params(filters.model_copy(update={"status": "completed"}), None, None)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
