@@ -13,11 +13,14 @@
 
 -- ------------------------------------------------------------------ archive is final
 
+-- Plain (no SET clause, names qualified): it is on the order path's account update, though
+-- its WHEN clause keeps every update that does not touch an archived state off it.
 CREATE FUNCTION private.guard_account_archive() RETURNS trigger
-LANGUAGE plpgsql SET search_path = '' AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
   IF OLD.status = 'archived' AND NEW.status IS DISTINCT FROM 'archived'
-     AND coalesce(current_setting('role', true), 'none') IN ('authenticated', 'anon') THEN
+     AND coalesce(pg_catalog.current_setting('role', true), 'none')
+         IN ('authenticated', 'anon') THEN
     RAISE EXCEPTION 'account is archived, and archiving is final (pause an account to stop it for a while)'
       USING ERRCODE = 'CT409', HINT = 'account_archived';
   END IF;
@@ -34,7 +37,8 @@ END
 $$;
 -- BEFORE triggers fire in name order: this one before paper_trading_accounts_guard.
 CREATE TRIGGER paper_trading_accounts_archive_is_final BEFORE UPDATE ON paper_trading_accounts
-  FOR EACH ROW EXECUTE FUNCTION private.guard_account_archive();
+  FOR EACH ROW WHEN (OLD.status = 'archived' OR NEW.status = 'archived')
+  EXECUTE FUNCTION private.guard_account_archive();
 
 -- ------------------------------------------------------------------ the default moves on
 
