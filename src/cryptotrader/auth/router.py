@@ -2,9 +2,8 @@
 
 The endpoints that create or end sessions act as ``service_role`` (the auth tables have no
 grants for the API roles) and ignore any ``Authorization`` header, so a client that still
-sends an expired access token can refresh. Each writes its audit record in the same
-transaction as its change; a refusal that must leave a trace (a failed or refused login, a
-reused refresh token) commits its record in a unit of its own before the error is raised.
+sends an expired access token can refresh. The workflows (rate limit, password, ban check,
+sessions, audit) are the auth service's: the dashboard and the CLI call the same ones.
 """
 
 from __future__ import annotations
@@ -140,23 +139,15 @@ def _invalid_body(*kinds: str) -> problems.Responses:
     ),
 )
 async def signup(body: SignupRequest, ctx: Context) -> TokenResponse:
-    caller = ctx.caller
-    async with caller.service_unit() as conn:
-        user = await service.sign_up(
-            conn, body.email, body.password, display_name=body.display_name
-        )
-        refresh = await service.start_session(
-            conn, user.id, ttl=ctx.refresh_ttl, ip=caller.ip, user_agent=caller.user_agent
-        )
-        await caller.audit(
-            conn,
-            "auth.signup",
-            "user",
-            user.id,
-            {"session_id": str(refresh.family_id)},
-            user_id=user.id,
-        )
-    return ctx.tokens(user, refresh)
+    session = await service.register(
+        ctx.caller.pool,
+        ctx.caller.actor,
+        body.email,
+        body.password,
+        display_name=body.display_name,
+        refresh_ttl=ctx.refresh_ttl,
+    )
+    return ctx.tokens(session.user, session.refresh)
 
 
 @router.post(
@@ -185,69 +176,17 @@ async def login(body: LoginRequest, ctx: Context, request: Request) -> TokenResp
 
 
 async def _login(body: LoginRequest, ctx: AuthContext) -> TokenResponse:
-    caller, settings = ctx.caller, ctx.settings
-    details = {"email": body.email}
-    async with caller.service_unit() as conn:
-        gate = await service.open_login_attempt(
-            conn,
-            body.email,
-            caller.ip,
-            max_attempts=settings.login_max_attempts,
-            window=timedelta(seconds=settings.login_window_seconds),
-        )
-        if gate.retry_after is not None:
-            await caller.audit(
-                conn,
-                "auth.login_rate_limited",
-                "session",
-                None,
-                {**details, "retry_after": gate.retry_after},
-            )
-    if gate.retry_after is not None or gate.attempt_id is None:
-        raise LoginRateLimited(gate.retry_after or 1)
-
-    # the password is checked outside any transaction: no connection is held meanwhile
-    matched, new_hash = await service.verify_credentials(gate.credentials, body.password)
-    if not matched or gate.credentials is None:
-        async with caller.service_unit() as conn:
-            await caller.audit(
-                conn,
-                "auth.login_failed",
-                "session",
-                None,
-                {**details, "reason": InvalidCredentials.code},
-            )
-        raise InvalidCredentials
-
-    user = gate.credentials.identity
-    if gate.credentials.banned:
-        async with caller.service_unit() as conn:
-            await service.mark_login_succeeded(conn, gate.attempt_id)
-            await caller.audit(
-                conn,
-                "auth.login_refused",
-                "session",
-                None,
-                {**details, "reason": UserBanned.code},
-                user_id=user.id,
-            )
-        raise UserBanned("this user is banned")
-
-    async with caller.service_unit() as conn:
-        await service.mark_login_succeeded(conn, gate.attempt_id)
-        await service.record_sign_in(conn, user.id, new_hash=new_hash)
-        refresh = await service.start_session(
-            conn, user.id, ttl=ctx.refresh_ttl, ip=caller.ip, user_agent=caller.user_agent
-        )
-        await caller.audit(
-            conn,
-            "auth.login",
-            "session",
-            refresh.family_id,
-            {"rehashed": new_hash is not None},
-            user_id=user.id,
-        )
-    return ctx.tokens(user, refresh)
+    settings = ctx.settings
+    session = await service.login(
+        ctx.caller.pool,
+        ctx.caller.actor,
+        body.email,
+        body.password,
+        max_attempts=settings.login_max_attempts,
+        window=timedelta(seconds=settings.login_window_seconds),
+        refresh_ttl=ctx.refresh_ttl,
+    )
+    return ctx.tokens(session.user, session.refresh)
 
 
 @router.post(
@@ -263,35 +202,10 @@ async def _login(body: LoginRequest, ctx: AuthContext) -> TokenResponse:
     ),
 )
 async def refresh(body: RefreshRequest, ctx: Context) -> TokenResponse:
-    caller = ctx.caller
-    async with caller.service_unit() as conn:
-        rotation = await service.rotate_refresh_token(
-            conn,
-            body.refresh_token,
-            ttl=ctx.refresh_ttl,
-            ip=caller.ip,
-            user_agent=caller.user_agent,
-        )
-        if rotation.outcome == "reused" and rotation.user is not None:
-            await caller.audit(
-                conn,
-                "auth.refresh_token_reused",
-                "session",
-                rotation.family_id,
-                {"revoked": rotation.revoked},
-                user_id=rotation.user.id,
-            )
-        elif rotation.outcome == "rotated" and rotation.user is not None:
-            await caller.audit(
-                conn, "auth.refresh", "session", rotation.family_id, user_id=rotation.user.id
-            )
-    if rotation.outcome == "reused":
-        raise RefreshTokenReused
-    if rotation.outcome == "banned":
-        raise UserBanned("this user is banned")
-    if rotation.outcome != "rotated" or rotation.user is None or rotation.token is None:
-        raise InvalidRefreshToken("the refresh token is unknown, expired or revoked")
-    return ctx.tokens(rotation.user, rotation.token)
+    session = await service.refresh_session(
+        ctx.caller.pool, ctx.caller.actor, body.refresh_token, refresh_ttl=ctx.refresh_ttl
+    )
+    return ctx.tokens(session.user, session.refresh)
 
 
 @router.post(
@@ -307,20 +221,7 @@ async def refresh(body: RefreshRequest, ctx: Context) -> TokenResponse:
     responses=problems.responses(InvalidRefreshToken, _invalid_body("string_too_long")),
 )
 async def logout(body: LogoutRequest, ctx: Context) -> Response:
-    caller = ctx.caller
-    async with caller.service_unit() as conn:
-        revocation = await service.revoke_session(conn, body.refresh_token)
-        if revocation is not None:
-            await caller.audit(
-                conn,
-                "auth.logout",
-                "session",
-                revocation.family_id,
-                {"revoked": revocation.revoked},
-                user_id=revocation.user_id,
-            )
-    if revocation is None:
-        raise InvalidRefreshToken("the refresh token is unknown")
+    await service.logout(ctx.caller.pool, ctx.caller.actor, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -20,12 +20,22 @@ from typing import Literal
 from uuid import UUID
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import SYSTEM, Actor
-from cryptotrader.auth.errors import EmailTaken, InvalidEmail, WeakPassword
+from cryptotrader.auth.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidRefreshToken,
+    LoginRateLimited,
+    RefreshTokenReused,
+    UserBanned,
+    WeakPassword,
+)
 from cryptotrader.auth.passwords import hash_password, needs_rehash, verify_password
-from cryptotrader.db.session import Conn
+from cryptotrader.db.session import Conn, as_service
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MIN_PASSWORD_LENGTH = 8
@@ -494,3 +504,154 @@ async def revoke_session(conn: Conn, token: str) -> Revocation | None:
         return None
     revoked = await _revoke_family(conn, family_id)
     return Revocation(UUID(str(row["user_id"])), family_id, revoked)
+
+
+# ------------------------------------------------------------------ workflows
+# What the API, the dashboard and the CLI call: each acts as the service role (the auth
+# tables have no grants for the API roles) and writes its audit record in the transaction
+# of its change; a refusal that must leave a trace (a failed or refused login, a reused
+# refresh token) commits its record in a unit of its own before the error is raised.
+
+
+@dataclass(frozen=True, kw_only=True)
+class Session:
+    """A signed-in user and the refresh token of their new session."""
+
+    user: Identity
+    refresh: IssuedRefreshToken
+
+
+async def register(
+    pool: AsyncConnectionPool[Conn],
+    actor: Actor,
+    email: str,
+    password: str,
+    *,
+    display_name: str | None,
+    refresh_ttl: timedelta,
+) -> Session:
+    """Sign up and sign in: a confirmed user with their profile, portfolio and default
+    account, and a session, audited as ``auth.signup``.
+
+    Raises InvalidEmail, WeakPassword, EmailTaken; nothing is written then."""
+    async with as_service(pool) as conn:
+        user = await sign_up(conn, email, password, display_name=display_name)
+        refresh = await start_session(
+            conn, user.id, ttl=refresh_ttl, ip=actor.ip, user_agent=actor.user_agent
+        )
+        details = {"session_id": str(refresh.family_id)}
+        await audit.record(conn, actor, "auth.signup", "user", user.id, details, user_id=user.id)
+    return Session(user=user, refresh=refresh)
+
+
+async def login(
+    pool: AsyncConnectionPool[Conn],
+    actor: Actor,
+    email: str,
+    password: str,
+    *,
+    max_attempts: int,
+    window: timedelta,
+    refresh_ttl: timedelta,
+) -> Session:
+    """Sign in with email and password (rate limit per email and address, password, ban
+    check, a new session), audited as ``auth.login`` or why it was refused.
+
+    Raises LoginRateLimited, InvalidCredentials (a wrong email and a wrong password alike,
+    at the same argon2 cost) and UserBanned."""
+    details = {"email": email}
+    async with as_service(pool) as conn:
+        gate = await open_login_attempt(
+            conn, email, actor.ip, max_attempts=max_attempts, window=window
+        )
+        if gate.retry_after is not None:
+            limited = {**details, "retry_after": gate.retry_after}
+            await audit.record(conn, actor, "auth.login_rate_limited", "session", None, limited)
+    if gate.retry_after is not None or gate.attempt_id is None:
+        raise LoginRateLimited(gate.retry_after or 1)
+
+    # the password is checked outside any transaction: no connection is held meanwhile
+    matched, new_hash = await verify_credentials(gate.credentials, password)
+    if not matched or gate.credentials is None:
+        failed = {**details, "reason": InvalidCredentials.code}
+        async with as_service(pool) as conn:
+            await audit.record(conn, actor, "auth.login_failed", "session", None, failed)
+        raise InvalidCredentials
+
+    user = gate.credentials.identity
+    if gate.credentials.banned:
+        refused = {**details, "reason": UserBanned.code}
+        async with as_service(pool) as conn:
+            await mark_login_succeeded(conn, gate.attempt_id)
+            await audit.record(
+                conn, actor, "auth.login_refused", "session", None, refused, user_id=user.id
+            )
+        raise UserBanned("this user is banned")
+
+    async with as_service(pool) as conn:
+        await mark_login_succeeded(conn, gate.attempt_id)
+        await record_sign_in(conn, user.id, new_hash=new_hash)
+        refresh = await start_session(
+            conn, user.id, ttl=refresh_ttl, ip=actor.ip, user_agent=actor.user_agent
+        )
+        signed_in = {"rehashed": new_hash is not None}
+        await audit.record(
+            conn, actor, "auth.login", "session", refresh.family_id, signed_in, user_id=user.id
+        )
+    return Session(user=user, refresh=refresh)
+
+
+async def refresh_session(
+    pool: AsyncConnectionPool[Conn], actor: Actor, token: str, *, refresh_ttl: timedelta
+) -> Session:
+    """Exchange a refresh token for a new one (single use), audited as ``auth.refresh``.
+    Presenting a rotated token again revokes its whole session.
+
+    Raises RefreshTokenReused, UserBanned and InvalidRefreshToken."""
+    async with as_service(pool) as conn:
+        rotation = await rotate_refresh_token(
+            conn, token, ttl=refresh_ttl, ip=actor.ip, user_agent=actor.user_agent
+        )
+        if rotation.outcome == "reused" and rotation.user is not None:
+            await audit.record(
+                conn,
+                actor,
+                "auth.refresh_token_reused",
+                "session",
+                rotation.family_id,
+                {"revoked": rotation.revoked},
+                user_id=rotation.user.id,
+            )
+        elif rotation.outcome == "rotated" and rotation.user is not None:
+            await audit.record(
+                conn, actor, "auth.refresh", "session", rotation.family_id, user_id=rotation.user.id
+            )
+    if rotation.outcome == "reused":
+        raise RefreshTokenReused
+    if rotation.outcome == "banned":
+        raise UserBanned("this user is banned")
+    if rotation.outcome != "rotated" or rotation.user is None or rotation.token is None:
+        raise InvalidRefreshToken("the refresh token is unknown, expired or revoked")
+    return Session(user=rotation.user, refresh=rotation.token)
+
+
+async def logout(pool: AsyncConnectionPool[Conn], actor: Actor, token: str) -> Revocation:
+    """Revoke the session of a refresh token (every token of it), audited as
+    ``auth.logout``; a session already revoked is signed out again without error.
+
+    Raises InvalidRefreshToken for a token never issued."""
+    async with as_service(pool) as conn:
+        revocation = await revoke_session(conn, token)
+        if revocation is not None:
+            await audit.record(
+                conn,
+                actor,
+                "auth.logout",
+                "session",
+                revocation.family_id,
+                {"revoked": revocation.revoked},
+                user_id=revocation.user_id,
+            )
+    if revocation is None:
+        raise InvalidRefreshToken("the refresh token is unknown")
+    return revocation
