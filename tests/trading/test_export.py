@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.db.session import Conn, as_user, user_claims
 from cryptotrader.trading import service
-from cryptotrader.trading.schemas import OrderFilter
+from cryptotrader.trading.schemas import TradeFilter
 from tests.support import TestDatabase, create_trade, create_user, default_account
 
 pytestmark = pytest.mark.anyio
@@ -38,7 +38,7 @@ async def test_export_streams_every_fill_of_the_caller_only(
         )
         conn.execute("UPDATE paper_trades SET status = 'pending' WHERE notes = 'bob 0'")
     async with as_user(pool, user_claims(alice)) as conn:
-        chunks = [c async for c in service.export_trades_csv(conn, OrderFilter(symbol="eth"))]
+        chunks = [c async for c in service.export_trades_csv(conn, TradeFilter(symbol="eth"))]
     assert len(chunks) > 1
     rows = list(csv.DictReader(io.StringIO("".join(chunks))))
     assert len(rows) == MANY + 1 and rows[0]["id"] == str(first)

@@ -208,7 +208,8 @@ async def _feed_leader(conn: Conn) -> FeedLeaderCheck:
 
 async def _prices(conn: Conn) -> PricesCheck:
     row = await fetch_one(conn, Q["price_freshness"])
-    assert row is not None  # one row, even with no account and no price
+    if row is None:  # pragma: no cover - one row, even with no account and no price
+        raise RuntimeError("price_freshness returned no row")
     max_age, stale = row["max_price_age_seconds"], list(row["stale_symbols"])
     oldest = row["oldest_age_seconds"]
     reason = None

@@ -118,8 +118,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
             expose_headers=["Retry-After", "Idempotent-Replayed"],
         )
-    app.add_middleware(JsonDepthLimit, max_depth=MAX_JSON_DEPTH)  # inside the size limit
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, max_depth=MAX_JSON_DEPTH)
 
     app.add_middleware(Measure, metrics=metrics)
 
@@ -178,53 +177,6 @@ def _route_template(scope: Scope) -> str:
     return path
 
 
-class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413 problem+json, whether announced by
-    Content-Length or streamed in chunks."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413,
-            "payload_too_large",
-            "Payload too large",
-            f"request bodies are limited to {self.max_bytes} bytes",
-            instance=scope.get("path"),
-        )
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -238,42 +190,56 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
-class JsonDepthLimit:
-    """Refuse JSON request bodies nested deeper than ``max_depth`` with 400 problem+json.
+class BodyLimits:
+    """Refuse request bodies over ``max_bytes`` with 413 problem+json (announced by
+    Content-Length or streamed in chunks), and JSON nested deeper than ``max_depth`` with
+    400. The body is read whole before the app (which reads it whole anyway), then given
+    to it unchanged. A body with fewer brackets than the depth limit cannot exceed it, so
+    the common request is only counted (at C speed), never scanned."""
 
-    A body with fewer brackets than the limit cannot exceed it, so the common request is
-    only counted (at C speed), never scanned."""
-
-    def __init__(self, app: ASGIApp, max_depth: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int) -> None:
         self.app = app
+        self.max_bytes = max_bytes
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, 413)
+            return
         chunks: list[bytes] = []
+        seen = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client left: let the app see it
                 await self.app(scope, _replay(message, receive), send)
                 return
             chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.max_bytes:
+                await self._refuse(scope, receive, send, 413)
+                return
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         brackets = body.count(b"[") + body.count(b"{")
         if brackets > self.max_depth and json_depth(body) > self.max_depth:
-            response = problem(
-                400,
-                "bad_request",
-                "Bad request",
-                f"JSON may nest at most {self.max_depth} levels deep",
-                instance=scope.get("path"),
-            )
-            await response(scope, receive, send)
+            await self._refuse(scope, receive, send, 400)
             return
         await self.app(scope, _replay({"type": "http.request", "body": body}, receive), send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int) -> None:
+        if status == 413:
+            code, title = "payload_too_large", "Payload too large"
+            detail = f"request bodies are limited to {self.max_bytes} bytes"
+        else:
+            code, title = "bad_request", "Bad request"
+            detail = f"JSON may nest at most {self.max_depth} levels deep"
+        response = problem(status, code, title, detail, instance=scope.get("path"))
+        await response(scope, receive, send)
 
 
 def _replay(first: Message, receive: Receive) -> Receive:

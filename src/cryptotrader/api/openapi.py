@@ -312,7 +312,7 @@ def _generic_errors(
         yield str(status), [error.code for error in dependency_errors if error.status == status]
     if takes_body:
         yield "400", ["bad_request"]  # not JSON at all (not UTF-8, say): refused unparsed
-        yield "413", ["payload_too_large"]  # api/middleware.py's BodySizeLimit
+        yield "413", ["payload_too_large"]  # api/middleware.py's BodyLimits
     if takes_body or operation.get("parameters"):
         yield "422", ["validation_error"]
     yield "500", ["internal_error"]

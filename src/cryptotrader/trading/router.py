@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from cryptotrader.api.deps import SignedIn
 from cryptotrader.api.pagination import (
@@ -44,7 +42,13 @@ from cryptotrader.errors import (
 )
 from cryptotrader.trading import service
 from cryptotrader.trading.errors import IdempotencyKeyReused
-from cryptotrader.trading.schemas import OrderFilter, OrderRequest, Side, Trade, TradeStatus
+from cryptotrader.trading.schemas import (
+    OrderFilter,
+    OrderRequest,
+    Trade,
+    TradeFilter,
+    TradeStatus,
+)
 
 router = APIRouter(tags=["orders"])
 
@@ -151,21 +155,6 @@ async def cancel_order(caller: SignedIn, order_id: UUID) -> Trade:
         return trade
 
 
-class TradeFilter(BaseModel):
-    """The filters of /trades and /trades.csv (unknown query parameters are ignored: the
-    model shares the query string with cursor and limit)."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    account_id: UUID | None = None
-    symbol: str | None = Field(default=None, max_length=15)
-    side: Side | None = None
-    bot_id: UUID | None = None
-    category: str | None = Field(default=None, max_length=50)
-    since: datetime | None = Field(default=None, alias="from")
-    until: datetime | None = Field(default=None, alias="to")
-
-
 @router.get(
     "/trades",
     responses=responses(NotAuthenticated, InvalidCursor, InvalidRequest),
@@ -198,7 +187,7 @@ async def export_trades(
 ) -> StreamingResponse:
     stack = AsyncExitStack()  # the unit stays open until the last row is sent
     conn = await stack.enter_async_context(caller.unit())
-    chunks = service.export_trades_csv(conn, OrderFilter(**filters.model_dump()))
+    chunks = service.export_trades_csv(conn, filters)
     try:  # the query runs before the first chunk: a refusal is still an ordinary problem
         first = await anext(chunks)
     except BaseException as exc:

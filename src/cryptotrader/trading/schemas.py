@@ -179,19 +179,25 @@ class Trade(BaseModel):
         return self
 
 
-class OrderFilter(BaseModel):
-    """Which of the caller's orders a listing or an export takes (None: any)."""
+class TradeFilter(BaseModel):
+    """Which of the caller's fills a listing or an export takes, None meaning any (the query
+    of /trades and /trades.csv: ``from`` and ``to`` there)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
 
     account_id: UUID | None = None
-    status: TradeStatus | None = None
-    symbol: str | None = None
+    symbol: str | None = Field(default=None, max_length=15)
     side: Side | None = None
     bot_id: UUID | None = None
-    category: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    category: str | None = Field(default=None, max_length=50)
+    since: datetime | None = Field(default=None, alias="from")
+    until: datetime | None = Field(default=None, alias="to")
+
+
+class OrderFilter(TradeFilter):
+    """Which of the caller's orders a listing takes: a trade filter and the order's status."""
+
+    status: TradeStatus | None = None
 
 
 ALL_ORDERS = OrderFilter()

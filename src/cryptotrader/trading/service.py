@@ -21,7 +21,7 @@ from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, single_statement
 from cryptotrader.errors import OrderNotFound
 from cryptotrader.trading.errors import IdempotencyKeyReused  # noqa: F401 (maps its SQL code)
-from cryptotrader.trading.schemas import ALL_ORDERS, OrderFilter, OrderRequest, Trade
+from cryptotrader.trading.schemas import ALL_ORDERS, OrderFilter, OrderRequest, Trade, TradeFilter
 
 MAX_PAGE = 500
 CSV_COLUMNS = (
@@ -128,12 +128,13 @@ async def list_orders(
     return [Trade.model_validate(r) for r in rows]
 
 
-async def export_trades_csv(conn: Conn, filters: OrderFilter = ALL_ORDERS) -> AsyncIterator[str]:
+async def export_trades_csv(conn: Conn, filters: TradeFilter = ALL_ORDERS) -> AsyncIterator[str]:
     """The caller's fills (completed orders) matching ``filters`` as CSV
     (:data:`CSV_COLUMNS`), newest first, in chunks of about 64 kB. Rows come through a
     server-side cursor, so an export of any size holds one batch in memory; ``conn`` must
     stay in its transaction until the last chunk."""
-    params = _params(filters.model_copy(update={"status": "completed"}), None, None)
+    fills = OrderFilter(**filters.model_dump(exclude={"status"}), status="completed")
+    params = _params(fills, None, None)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
