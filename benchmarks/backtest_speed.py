@@ -160,7 +160,7 @@ def same_result(a: BacktestResult, b: BacktestResult) -> bool:
     )
 
 
-def main() -> None:
+def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="one-minute candles")
     parser.add_argument("--runs", type=int, default=7, help="measured runs of each")
@@ -169,10 +169,12 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.rows < 100 or opts.runs < 1 or opts.loop_rows < 0:
         parser.error("--rows must be at least 100, --runs at least 1")
+    return opts
 
-    print(f"machine: {h.machine()}")
+
+def _setup(rows: int, seed: int) -> tuple[Bars, pd.DataFrame, dict[str, FloatArray]]:
     t0 = time.perf_counter()
-    bars = bootstrap(load_csv(SOURCE), opts.rows, opts.seed)
+    bars = bootstrap(load_csv(SOURCE), rows, seed)
     frame = reference_frame(bars)
     sma = build_strategy("sma_crossover", PARAMS).indicators(bars)
     print(
@@ -180,17 +182,22 @@ def main() -> None:
         f" {bars.close.min():,.2f}..{bars.close.max():,.2f}, in"
         f" {time.perf_counter() - t0:.1f} s (not measured)"
     )
+    return bars, frame, sma
 
-    # warm-up, not measured: first calls, and the allocator's first big blocks (the
-    # first million-bar run of either side is 20-80% slower than the next ones)
+
+def _measure(
+    bars: Bars, frame: pd.DataFrame, sma: dict[str, FloatArray], runs: int
+) -> tuple[list[float], list[float], BacktestResult, Any]:
+    """Both sides ``runs`` times, alternately, after one warm-up run of each: the first
+    calls, and the allocator's first big blocks (the first million-bar run of either side
+    is 20-80% slower than the next ones)."""
     run_ours(bars)
     run_reference(frame, sma)
-
     ours_s: list[float] = []
     ref_s: list[float] = []
     result: BacktestResult | None = None
     stats: Any = None
-    for i in range(opts.runs):
+    for i in range(runs):
         seconds, result = run_ours(bars)
         ours_s.append(seconds)
         seconds, stats = run_reference(frame, sma)
@@ -201,7 +208,11 @@ def main() -> None:
         )
     if result is None or not result.fast_path:
         raise SystemExit("our run did not take the fast path")
+    return ours_s, ref_s, result, stats
 
+
+def _check_trades(result: BacktestResult, stats: Any) -> tuple[int, int, int]:
+    """(our trades, theirs, mismatches): entry/exit bars, and the summaries' counts."""
     mine, theirs, mismatches = compare_trades(result, stats)
     counted = (int(result.stats["total_trades"]), int(stats["# Trades"]))
     print(
@@ -217,17 +228,33 @@ def main() -> None:
         f"  final capital: ours {result.final_capital:.2f},"
         f" backtesting.py {float(stats['Equity Final [$]']):.2f} (of {CASH:.0e})"
     )
+    return mine, theirs, mismatches
 
-    if opts.loop_rows:
-        part = bars if opts.loop_rows >= len(bars) else _prefix(bars, opts.loop_rows)
-        loop_s, loop = run_ours(part, fast=False)
-        _, fast = run_ours(part) if part is not bars else (0.0, result)
-        print(
-            f"  bar-by-bar loop (for information): {len(part):,} bars in {loop_s:.2f} s"
-            f" ({len(part) / loop_s:,.0f} bars/s); identical to the fast path:"
-            f" {'yes' if same_result(loop, fast) else 'NO'}"
-        )
 
+def _loop(bars: Bars, rows: int, result: BacktestResult) -> tuple[float | None, bool]:
+    """The bar-by-bar loop over the first ``rows`` bars, for information: its bars/s
+    (None when not run) and whether it gives the fast path's result."""
+    if not rows:
+        return None, True
+    part = bars if rows >= len(bars) else _prefix(bars, rows)
+    loop_s, loop = run_ours(part, fast=False)
+    _, fast = run_ours(part) if part is not bars else (0.0, result)
+    same = same_result(loop, fast)
+    print(
+        f"  bar-by-bar loop (for information): {len(part):,} bars in {loop_s:.2f} s"
+        f" ({len(part) / loop_s:,.0f} bars/s); identical to the fast path:"
+        f" {'yes' if same else 'NO'}"
+    )
+    return len(part) / loop_s, same
+
+
+def main() -> None:
+    opts = _options()
+    print(f"machine: {h.machine()}")
+    bars, frame, sma = _setup(opts.rows, opts.seed)
+    ours_s, ref_s, result, stats = _measure(bars, frame, sma, opts.runs)
+    mine, theirs, mismatches = _check_trades(result, stats)
+    loop, loop_same = _loop(bars, opts.loop_rows, result)
     ours = len(bars) / statistics.median(ours_s)
     ref = len(bars) / statistics.median(ref_s)
     ratio = ours / ref
@@ -249,6 +276,9 @@ def main() -> None:
             "trades": mine,
             "reference_trades": theirs,
             "mismatches": mismatches,
+            "loop_value": None if loop is None else round(loop),
+            "loop_ratio": None if loop is None else round(loop / ref, 2),
+            "loop_identical": loop_same,
         }
     )
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import psycopg
 
 import _harness as h
-from cryptotrader.market.candles import import_candles_csv
+from cryptotrader.market.candle_import import import_candles_csv
 
 TARGET = 200_000
 START = datetime(2022, 1, 1, tzinfo=UTC)

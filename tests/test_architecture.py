@@ -1,5 +1,7 @@
 """Rules of the code's shape that a reviewer would otherwise have to remember: one order path
-(no route class of our own), no SQL in routers, and applied migrations never edited."""
+(no route class of our own), no SQL in Python strings outside db/ (it lives in queries.sql
+files), domain packages of one shape, small modules and functions, and applied migrations
+never edited."""
 
 from __future__ import annotations
 
@@ -11,6 +13,42 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "cryptotrader"
 MIGRATIONS = SRC / "db" / "migrations"
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b", re.S)
+# A string that is a statement: what a query constant looks like, in either case.
+STATEMENT = re.compile(
+    r"^\s*("
+    r"select\s.+\bfrom\b|select\s+[\w.]+\s*\(|insert\s+into\b|update\s+[\w.]+\s+set\b"
+    r"|delete\s+from\b|with\s+(recursive\s+)?\w+\s+as\s*\(|merge\s+into\b"
+    r"|(create|alter|drop)\s+(or\s+replace\s+)?(table|index|function|procedure|role|schema"
+    r"|view|type|extension|policy|trigger|sequence|database)\b"
+    r"|(listen|unlisten|notify)\s+\S|set\s+(local\s+)?(role|search_path|session)\b|reset\s+role\b"
+    r"|(grant|revoke)\s.+\b(on|to|from)\b|copy\s+[\w.(]+.*\b(from|to)\b|truncate\s"
+    r"|lock\s+table\b|(begin|commit|rollback)\s*;?\s*$|vacuum\b|analyze\s"
+    r")",
+    re.I | re.S,
+)
+
+
+def _is_statement(text: str) -> bool:
+    """A statement's keyword is written all upper or all lower case; prose is capitalised."""
+    first = text.split(None, 1)[0] if text.strip() else ""
+    return bool(STATEMENT.match(text)) and first in (first.upper(), first.lower())
+
+
+DOMAINS = (
+    "accounts",
+    "auth",
+    "backtest",
+    "market",
+    "portfolios",
+    "profiles",
+    "stream",
+    "strategies",
+    "templates",
+    "trading",
+    "watchlists",
+)
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 60
 
 
 def _modules() -> list[Path]:
@@ -66,6 +104,82 @@ def test_the_rules_see_sql_where_there_is_some() -> None:
     assert SQL.search("SELECT * FROM paper_trades WHERE id = %s")
     assert SQL.search("UPDATE profiles SET x = 1")
     assert not SQL.search("Select an account from the list")
+    for statement in (
+        "SELECT * FROM paper_trades",
+        "select pg_try_advisory_lock(%s) AS ok",
+        "SELECT set_config('role', 'service_role', false)",
+        "  insert into t (a) values (1)",
+        "UPDATE auth.users SET x = 1",
+        "DELETE FROM t",
+        "WITH recent AS (SELECT 1) SELECT 2",
+        "LISTEN {}",
+        "SET LOCAL ROLE authenticated",
+        "CREATE TABLE x (a int)",
+        "GRANT SELECT ON t TO anon",
+        "COPY t (a) FROM STDIN",
+    ):
+        assert _is_statement(statement), statement
+    for prose in (
+        "Select an account from the list",
+        "Create a user (with their default portfolio and paper account).",
+        "Delete a backtest and its results",
+        "With --user: create the session for the workers.",
+        "delete",
+        "Update an account's name",
+        "Copy trading",
+    ):
+        assert not _is_statement(prose), prose
+
+
+def test_no_sql_in_python_strings_outside_db() -> None:
+    """SQL lives in each domain's queries.sql as named blocks (or, for the connection
+    plumbing, in db/): a query in a Python string is a second place to look for it."""
+    offenders = [
+        f"{path.relative_to(SRC)}: {text.strip()[:60]!r}"
+        for path in _modules()
+        if path.relative_to(SRC).parts[0] != "db"
+        for text in _strings(path)
+        if _is_statement(text)
+    ]
+    assert not offenders
+
+
+def test_domain_packages_have_one_shape() -> None:
+    """router, service, schemas and errors in every domain, and queries.sql where it has SQL
+    (the model: portfolios/)."""
+    missing = [
+        f"{domain}/{name}"
+        for domain in DOMAINS
+        for name in ("router.py", "service.py", "schemas.py", "errors.py", "__init__.py")
+        if not (SRC / domain / name).is_file()
+    ]
+    assert not missing
+    sql_without_file = [
+        domain
+        for domain in DOMAINS
+        if not list((SRC / domain).glob("*.sql"))
+        and any("load_queries(" in p.read_text() for p in (SRC / domain).glob("*.py"))
+    ]
+    assert not sql_without_file
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """A module a newcomer can read in one sitting, a function on one screen."""
+    long_modules = [
+        f"{path.relative_to(SRC)}: {n} lines"
+        for path in _modules()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    long_functions = [
+        f"{path.relative_to(SRC)}:{node.lineno} {node.name}: {length} lines"
+        for path in _modules()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and (length := node.end_lineno - node.lineno + 1) > MAX_FUNCTION_LINES
+    ]
+    assert not long_modules
+    assert not long_functions
 
 
 # Every migration that existed when the rule was set, by number and SHA-256: an applied migration

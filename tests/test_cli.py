@@ -31,8 +31,21 @@ def test_migrate_status_seed_and_users(
             "SELECT count(*) FILTER (WHERE parent_trade_id IS NULL) AS orders,"
             " count(*) FILTER (WHERE status = 'completed') AS fills FROM paper_trades"
         ).fetchone()
+        audited = conn.execute(
+            "SELECT a.action, count(*) AS n FROM audit_logs a"
+            " JOIN profiles p ON p.email = 'demo@cryptotrader.local'"
+            " WHERE a.user_id = p.id OR a.resource_id = p.id::text"
+            " GROUP BY a.action ORDER BY a.action"
+        ).fetchall()
     assert row == {"n": 4}  # the default account and three from templates, once
     assert trades is not None and trades["orders"] == 11 and trades["fills"] >= 9
+    # the seed goes through the services, which audit it (once: the rerun replays)
+    assert audited == [
+        {"action": "account.create", "n": 3},
+        {"action": "order.place", "n": 11},
+        {"action": "user.create", "n": 1},
+        {"action": "watchlist.create", "n": 1},
+    ]
 
     made = run_cli(
         ["users", "create", "trader@example.test", "--password", "s3cret-pass", "--admin"],

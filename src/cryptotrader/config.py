@@ -97,6 +97,31 @@ class Settings(BaseSettings):
     replay_timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1m"
     replay_speed: float = Field(default=60.0, gt=0)
     replay_from: datetime | None = None
+    # the live stream (stream/hub.py, stream/service.py)
+    stream_heartbeat_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between the stream's heartbeats."
+    )
+    stream_queue_size: int = Field(
+        default=1000, ge=1, description="Messages a client may fall behind before it is dropped."
+    )
+    stream_auth_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds the stream waits for an auth message."
+    )
+    stream_close_timeout: float = Field(
+        default=10.0, gt=0, description="How long a close frame may wait on a client."
+    )
+    stream_max_symbols: int = Field(
+        default=500, ge=1, description="Symbols one price filter of the stream may hold."
+    )
+    stream_reconnect_initial: float = Field(
+        default=0.5, gt=0, description="The stream listener's first reconnect delay."
+    )
+    stream_reconnect_max: float = Field(
+        default=30.0, gt=0, description="The stream listener's longest reconnect delay."
+    )
+    stream_poll_interval: float = Field(
+        default=0.05, gt=0, description="Seconds between reads of the order/notification outbox."
+    )
 
     @model_validator(mode="after")
     def _argon2_memory_covers_its_lanes(self) -> Settings:

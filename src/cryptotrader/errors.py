@@ -15,6 +15,9 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
     title: ClassVar[str] = "Bad request"
+    # The detail the API sends with this error as the OpenAPI examples show it (the
+    # service's or SQL function's message); None: the title, as most not-found errors send.
+    example_detail: ClassVar[str | None] = None
     _by_code: ClassVar[dict[str, type[DomainError]]] = {}
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -37,19 +40,9 @@ class NotFound(DomainError):
     title = "Not found"
 
 
-class AccountNotFound(NotFound):
-    code = "account_not_found"
-    title = "Account not found"
-
-
 class OrderNotFound(NotFound):
     code = "order_not_found"
     title = "Order not found"
-
-
-class TemplateNotFound(NotFound):
-    code = "template_not_found"
-    title = "Account template not found"
 
 
 class BotNotFound(NotFound):
@@ -67,16 +60,19 @@ class InvalidRequest(DomainError):
 class InvalidAmount(InvalidRequest):
     code = "invalid_amount"
     title = "Invalid amount"
+    example_detail = "amount must be a positive number below 1e15 with at most 18 decimals"
 
 
 class InvalidPrice(InvalidRequest):
     code = "invalid_price"
     title = "Invalid price"
+    example_detail = "limit price must be a positive number below 1e15 with at most 18 decimals"
 
 
 class InvalidOrder(InvalidRequest):
     code = "invalid_order"
     title = "Invalid order"
+    example_detail = "a limit price is only for limit orders"
 
 
 class InvalidName(InvalidRequest):
@@ -87,11 +83,13 @@ class InvalidName(InvalidRequest):
 class UnknownSymbol(InvalidRequest):
     code = "unknown_symbol"
     title = "Unknown symbol"
+    example_detail = "unknown symbol XYZ"
 
 
 class OrderWouldTrigger(InvalidRequest):
     code = "order_would_trigger"
     title = "Stop price already crossed"
+    example_detail = "the stop price is already crossed; send a market order instead"
 
 
 # Refused by a business rule
@@ -104,49 +102,49 @@ class TradeRefused(DomainError):
 class AccountNotActive(TradeRefused):
     code = "account_not_active"
     title = "Account is not active"
+    example_detail = "account is paused"
 
 
 class StalePrice(TradeRefused):
     code = "stale_price"
     title = "Price is stale"
+    example_detail = "the BTC price is from 2025-01-15 14:20:00+00, older than 300 s"
 
 
 class InsufficientFunds(TradeRefused):
     code = "insufficient_funds"
     title = "Insufficient funds"
+    example_detail = "needs 4857.28 including fees, 1250.00 available"
 
 
 class InsufficientPosition(TradeRefused):
     code = "insufficient_position"
     title = "Insufficient position"
+    example_detail = "sell of 0.10 exceeds the 0.05 available"
 
 
 class MaxPositionSize(TradeRefused):
     code = "max_position_size"
     title = "Position size limit exceeded"
+    example_detail = "position would be worth 14587.50, over the limit of 10000.00"
 
 
 class MaxDailyLoss(TradeRefused):
     code = "max_daily_loss"
     title = "Daily loss limit reached"
+    example_detail = "daily realized loss >= max_daily_loss"
 
 
 class OrderNotCancellable(TradeRefused):
     code = "order_not_cancellable"
     title = "Order is not pending"
+    example_detail = "order is completed, not pending"
 
 
 class Conflict(DomainError):
     status = 409
     code = "conflict"
     title = "Conflict"
-
-
-class AccountArchived(Conflict):
-    """Archiving is final: an archived account is never reopened nor the default one."""
-
-    code = "account_archived"
-    title = "Account is archived"
 
 
 class NotAuthenticated(DomainError):
@@ -159,11 +157,6 @@ class Forbidden(DomainError):
     status = 403
     code = "forbidden"
     title = "Forbidden"
-
-
-class AccountSuspensionForbidden(Forbidden):
-    code = "account_suspension_forbidden"
-    title = "Only an administrator can suspend accounts"
 
 
 class AppendOnly(Forbidden):

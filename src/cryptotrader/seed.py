@@ -14,12 +14,20 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.accounts import service as accounts
+from cryptotrader.accounts.schemas import AccountFromTemplate
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.auth import service as users
+from cryptotrader.db.calls import execute, fetch_all, fetch_one
+from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, as_service, as_user, user_claims
-from cryptotrader.market.candles import ImportReport, import_candles_csv
+from cryptotrader.market.candle_import import ImportReport, import_candles_csv
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderRequest
+from cryptotrader.watchlists import service as watchlists
+from cryptotrader.watchlists.schemas import WatchlistCreate
+
+Q = load_queries("cryptotrader", "seed.sql")
 
 DEMO_EMAIL = "demo@cryptotrader.local"
 DEMO_PASSWORD = "demo-trader-2024"  # noqa: S105 - the documented login of a local demo install
@@ -73,34 +81,16 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
             user_id = await users.create_user(
                 conn, DEMO_EMAIL, DEMO_PASSWORD, display_name="Demo Trader"
             )
-    made = 0
     async with as_service(pool) as conn:
         # Without a running feed the reference prices are old; the demo trades at them.
-        await conn.execute(
-            "UPDATE market_data_cache SET last_updated = now()"
-            " WHERE last_updated < now() - interval '1 minute'"
-        )
-    async with as_user(pool, user_claims(user_id, email=DEMO_EMAIL)) as conn:
-        for name, account_type in DEMO_ACCOUNTS:
-            cur = await conn.execute(
-                "SELECT 1 FROM paper_trading_accounts WHERE account_name = %s", [name]
-            )
-            if await cur.fetchone():
-                continue
-            await conn.execute(
-                "SELECT create_account_from_template(t.id, %s) FROM account_templates t"
-                " WHERE t.account_type = %s AND t.created_by IS NULL AND t.is_public"
-                " ORDER BY t.created_at LIMIT 1",
-                [name, account_type],
-            )
-            made += 1
-        await conn.execute(
-            "INSERT INTO watchlists (user_id, name, symbols, is_default)"
-            " VALUES (%s, 'Majors', %s, true) ON CONFLICT (user_id, name) DO NOTHING",
-            [user_id, DEMO_WATCHLIST],
-        )
-        orders = await _demo_orders(conn)
+        await execute(conn, Q["freshen_quotes"])
     demo = Actor(claims=user_claims(user_id, email=DEMO_EMAIL))
+    async with as_user(pool, demo.claims) as conn:
+        made = await _demo_accounts(conn, demo)
+        if not await fetch_one(conn, Q["watchlist_named"], {"name": "Majors"}):
+            majors = WatchlistCreate(name="Majors", symbols=DEMO_WATCHLIST, is_default=True)
+            await watchlists.create_watchlist(conn, demo, majors)
+        orders = await _demo_orders(conn)
     for number, order in enumerate(orders):  # keyed: a rerun after a crash replays, never doubles
         await trading.place_order(pool, demo, order, idempotency_key=f"demo-seed-{number}")
     placed = len(orders)
@@ -109,21 +99,31 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
     )
 
 
+async def _demo_accounts(conn: Conn, demo: Actor) -> int:
+    """The demo accounts, each from its system template, where missing; how many were made."""
+    made = 0
+    for name, account_type in DEMO_ACCOUNTS:
+        if await fetch_one(conn, Q["account_named"], {"name": name}):
+            continue
+        template = await fetch_one(conn, Q["system_template"], {"account_type": account_type})
+        if template is None:
+            continue
+        data = AccountFromTemplate(template_id=template["id"], account_name=name)
+        await accounts.create_from_template(conn, demo, data)
+        made += 1
+    return made
+
+
 async def _demo_orders(conn: Conn) -> list[OrderRequest]:
     """A small trade history to place through the trading engine, once (none when the demo
     user has trades already)."""
-    cur = await conn.execute("SELECT count(*) AS n FROM paper_trades")
-    row = await cur.fetchone()
+    row = await fetch_one(conn, Q["trade_count"])
     if row is None or row["n"] > 0:
         return []
-    cur = await conn.execute("SELECT account_name, id FROM paper_trading_accounts")
-    accounts = {r["account_name"]: r["id"] for r in await cur.fetchall()}
+    accounts = {r["account_name"]: r["id"] for r in await fetch_all(conn, Q["accounts"])}
     orders = []
     for account, symbol, side, amount, order_type, limit_factor, exits in DEMO_ORDERS:
-        cur = await conn.execute(
-            "SELECT price_usd FROM market_data_cache WHERE symbol = %s", [symbol]
-        )
-        quote = await cur.fetchone()
+        quote = await fetch_one(conn, Q["price"], {"symbol": symbol})
         if quote is None or account not in accounts:
             continue
         price: Decimal = quote["price_usd"]

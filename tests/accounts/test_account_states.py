@@ -5,21 +5,27 @@ and profiles services as a user drives them, on a real database through RLS."""
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.accounts import service
+from cryptotrader.accounts.errors import AccountArchived
 from cryptotrader.accounts.schemas import Account, AccountCreate
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.session import Conn, as_user, user_claims
-from cryptotrader.errors import AccountArchived, DomainError, InvalidPrice, from_db_error
+from cryptotrader.errors import DomainError, InvalidPrice, from_db_error
 from cryptotrader.profiles import service as profiles
 from tests.support import TestDatabase, create_user
 
 pytestmark = pytest.mark.anyio
 Pool = AsyncConnectionPool[Conn]
+
+
+def as_(claims: dict[str, Any]) -> Actor:
+    return Actor(claims=claims)
 
 
 def defaults(db: TestDatabase, user: UUID) -> tuple[list[UUID], Any]:
@@ -38,7 +44,9 @@ def defaults(db: TestDatabase, user: UUID) -> tuple[list[UUID], Any]:
 
 async def opened(pool: Pool, user: UUID, name: str) -> Account:
     async with as_user(pool, user_claims(user)) as conn:
-        return await service.create_account(conn, AccountCreate(account_name=name))
+        return await service.create_account(
+            conn, as_(user_claims(user)), AccountCreate(account_name=name)
+        )
 
 
 async def test_archiving_the_default_hands_it_to_the_oldest_active_account(
@@ -48,13 +56,15 @@ async def test_archiving_the_default_hands_it_to_the_oldest_active_account(
         alice = create_user(conn)
     async with as_user(pool, user_claims(alice)) as conn:
         main = (await service.list_accounts(conn))[0]
-        paused = await service.create_account(conn, AccountCreate(account_name="Paused"))
-        await service.set_status(conn, paused.id, "paused")
+        paused = await service.create_account(
+            conn, as_(user_claims(alice)), AccountCreate(account_name="Paused")
+        )
+        await service.set_status(conn, as_(user_claims(alice)), paused.id, "paused")
     # one transaction each: created_at is the transaction's time
     side, later = [await opened(pool, alice, name) for name in ("Side", "Later")]
     async with as_user(pool, user_claims(alice)) as conn:
         assert main.is_default
-        archived = await service.set_status(conn, main.id, "archived")
+        archived = await service.set_status(conn, as_(user_claims(alice)), main.id, "archived")
     assert (archived.status, archived.is_default) == ("archived", False)
     # the paused account is older, but only an active one takes over
     assert defaults(db, alice) == ([side.id], str(side.id))
@@ -76,9 +86,11 @@ async def test_archiving_the_last_active_default_clears_the_setting(
         alice = create_user(conn)
     async with as_user(pool, user_claims(alice)) as conn:
         main = (await service.list_accounts(conn))[0]
-        paused = await service.create_account(conn, AccountCreate(account_name="Paused"))
-        await service.set_status(conn, paused.id, "paused")
-        await service.set_status(conn, main.id, "archived")
+        paused = await service.create_account(
+            conn, as_(user_claims(alice)), AccountCreate(account_name="Paused")
+        )
+        await service.set_status(conn, as_(user_claims(alice)), paused.id, "paused")
+        await service.set_status(conn, as_(user_claims(alice)), main.id, "archived")
     assert defaults(db, alice) == ([], None)
     async with as_user(pool, user_claims(alice)) as conn:
         setting = await profiles.get_setting(conn, "default_account_id")
@@ -90,8 +102,10 @@ async def test_archiving_another_account_leaves_the_default(db: TestDatabase, po
         alice = create_user(conn)
     async with as_user(pool, user_claims(alice)) as conn:
         main = (await service.list_accounts(conn))[0]
-        side = await service.create_account(conn, AccountCreate(account_name="Side"))
-        await service.set_status(conn, side.id, "archived")
+        side = await service.create_account(
+            conn, as_(user_claims(alice)), AccountCreate(account_name="Side")
+        )
+        await service.set_status(conn, as_(user_claims(alice)), side.id, "archived")
     assert defaults(db, alice) == ([main.id], str(main.id))
 
 
@@ -99,9 +113,12 @@ async def test_an_archived_account_is_never_reopened(db: TestDatabase, pool: Poo
     with db.owner() as conn:
         alice = create_user(conn)
     async with as_user(pool, user_claims(alice)) as conn:
-        side = await service.create_account(conn, AccountCreate(account_name="Side"))
-        await service.set_status(conn, side.id, "archived")
-    admin = user_claims(uuid4(), admin=True)
+        side = await service.create_account(
+            conn, as_(user_claims(alice)), AccountCreate(account_name="Side")
+        )
+        await service.set_status(conn, as_(user_claims(alice)), side.id, "archived")
+    with db.owner() as conn:
+        admin = user_claims(create_user(conn), admin=True)  # the audit row needs a profile
     for claims, status in [
         (user_claims(alice), "active"),
         (user_claims(alice), "paused"),
@@ -110,9 +127,11 @@ async def test_an_archived_account_is_never_reopened(db: TestDatabase, pool: Poo
     ]:
         async with as_user(pool, claims) as conn:
             with pytest.raises(AccountArchived, match="archiving is final"):
-                await service.set_status(conn, side.id, status)  # type: ignore[arg-type]
+                await service.set_status(conn, as_(claims), side.id, status)  # type: ignore[arg-type]
     async with as_user(pool, user_claims(alice)) as conn:
-        again = await service.set_status(conn, side.id, "archived")  # archiving again: a no-op
+        again = await service.set_status(
+            conn, as_(user_claims(alice)), side.id, "archived"
+        )  # archiving again: a no-op
         assert again.status == "archived"
     with db.owner() as conn:
         row = conn.execute(
@@ -126,8 +145,10 @@ async def test_pause_is_the_reversible_one(db: TestDatabase, pool: Pool) -> None
         alice = create_user(conn)
     async with as_user(pool, user_claims(alice)) as conn:
         main = (await service.list_accounts(conn))[0]
-        assert (await service.set_status(conn, main.id, "paused")).status == "paused"
-        resumed = await service.set_status(conn, main.id, "active")
+        assert (
+            await service.set_status(conn, as_(user_claims(alice)), main.id, "paused")
+        ).status == "paused"
+        resumed = await service.set_status(conn, as_(user_claims(alice)), main.id, "active")
     assert (resumed.status, resumed.is_default) == ("active", True)  # pausing keeps the default
 
 
@@ -136,14 +157,18 @@ async def test_an_archived_account_cannot_become_the_default(db: TestDatabase, p
         alice = create_user(conn)
     async with as_user(pool, user_claims(alice)) as conn:
         main = (await service.list_accounts(conn))[0]
-        side = await service.create_account(conn, AccountCreate(account_name="Side"))
-        await service.set_status(conn, side.id, "archived")
+        side = await service.create_account(
+            conn, as_(user_claims(alice)), AccountCreate(account_name="Side")
+        )
+        await service.set_status(conn, as_(user_claims(alice)), side.id, "archived")
     async with as_user(pool, user_claims(alice)) as conn:
         with pytest.raises(AccountArchived, match="cannot be the default"):
-            await service.set_default(conn, side.id)
+            await service.set_default(conn, as_(user_claims(alice)), side.id)
     async with as_user(pool, user_claims(alice)) as conn:
         with pytest.raises(AccountArchived, match="cannot be the default"):
-            await profiles.put_setting(conn, "default_account_id", str(side.id))
+            await profiles.put_setting(
+                conn, as_(user_claims(alice)), "default_account_id", str(side.id)
+            )
     assert defaults(db, alice) == ([main.id], str(main.id))
 
 

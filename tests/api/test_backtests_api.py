@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from cryptotrader.backtest import tasks
-from cryptotrader.market.candles import import_candles_csv
+from cryptotrader.db.session import service_connection
+from cryptotrader.market.candle_import import import_candles_csv
 from cryptotrader.strategies import registry
 from tests.api.conftest import Api
 from tests.support import TestDatabase
@@ -40,7 +41,7 @@ def run_worker_once(db: TestDatabase) -> tasks.RunReport | None:
     """What a backtest worker does with the oldest pending session."""
 
     async def once() -> tasks.RunReport | None:
-        async with tasks.service_connection(db.app_conninfo) as conn:
+        async with service_connection(db.app_conninfo) as conn:
             return await tasks.BacktestWorker(db.app_conninfo).run_next(conn)
 
     return asyncio.run(once())

@@ -29,16 +29,15 @@ from websockets.sync.client import connect
 
 from cryptotrader.accounts.schemas import Account, AuditEntry, Position
 from cryptotrader.api.app import create_app
-from cryptotrader.api.stream import StreamConfig
 from cryptotrader.backtest.schemas import Backtest, BacktestResultRow, BacktestTrade
 from cryptotrader.market.cache import Price
-from cryptotrader.market.router import CandleOut
+from cryptotrader.market.schemas import CandleOut
 from cryptotrader.numbers import Scale
 from cryptotrader.portfolios.schemas import Portfolio, PortfolioMember
 from cryptotrader.templates.schemas import Template
 from cryptotrader.trading.schemas import Trade
 from tests.api.conftest import Api, api_settings
-from tests.api.test_stream import (
+from tests.stream.test_stream import (
     buy,
     live_server,
     next_of,
@@ -496,7 +495,7 @@ def test_both_engine_paths_audit_decimals_are_shown_as_their_trades(api: Api) ->
 
 def test_the_stream_writes_decimals_and_times_like_rest(db: TestDatabase) -> None:
     user, account = trader(db)
-    with live_server(db, StreamConfig(heartbeat_interval=0.2)) as live:
+    with live_server(db, stream_heartbeat_interval=0.2) as live:
         with connect(f"{live.url}?token={token_for(user)}", open_timeout=5) as raw:
             ready = recv(raw)
         assert ready["type"] == "ready"

@@ -15,10 +15,11 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.api.openapi import PROBLEM_REF
 from cryptotrader.api.problems import PROBLEM_JSON, Problem, codes_of, problem_response, responses
 from cryptotrader.auth.tokens import InvalidToken, issue_access_token
-from cryptotrader.errors import AccountNotFound, InvalidAmount, NotAuthenticated
+from cryptotrader.errors import InvalidAmount, NotAuthenticated
 from cryptotrader.trading.router import IdempotencyKeyReused
 from tests.api.conftest import JWT_SECRET, Api, api_settings
 from tests.api.test_lists import LISTS

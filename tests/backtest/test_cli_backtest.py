@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cryptotrader.market.candles import import_candles_csv
+from cryptotrader.market.candle_import import import_candles_csv
 from tests.support import TestDatabase, create_user, run_cli
 
 REPO = Path(__file__).parents[2]

@@ -23,7 +23,7 @@ from cryptotrader.backtest.engine import run_backtest
 from cryptotrader.backtest.schemas import SessionRequest
 from cryptotrader.backtest.types import BacktestConfig, BacktestResult
 from cryptotrader.db.session import Conn, as_user, user_claims
-from cryptotrader.market.candles import import_candles_csv
+from cryptotrader.market.candle_import import import_candles_csv
 from cryptotrader.strategies import registry
 from cryptotrader.strategies.base import Bars
 from cryptotrader.strategies.errors import InvalidStrategyParameters, UnknownStrategy

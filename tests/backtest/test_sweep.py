@@ -24,7 +24,7 @@ from cryptotrader.backtest.sweep import (
 )
 from cryptotrader.backtest.types import BacktestConfig
 from cryptotrader.db.session import Conn, as_user, user_claims
-from cryptotrader.market.candles import import_candles_csv
+from cryptotrader.market.candle_import import import_candles_csv
 from cryptotrader.strategies.base import Bars
 from cryptotrader.strategies.errors import UnknownStrategy
 from tests.support import TestDatabase, create_user

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from cryptotrader.backtest.tasks import BacktestWorker
 from cryptotrader.config import Settings
-from cryptotrader.market.candles import import_candles_csv
+from cryptotrader.market.candle_import import import_candles_csv
 from cryptotrader.workers import WORKERS, run_workers
 from tests.support import APP_PASSWORD, TestDatabase, create_user
 from tests.support_targets import target_for

@@ -212,6 +212,17 @@ def seeded_and_traded(db: TestDatabase, env: dict[str, str], cwd: Path) -> str:
     return trade_before_backup(db)
 
 
+def take_restore_record(conninfo: str) -> None:
+    """The restore is audited in the restored database (one ``db.restore`` row by the
+    system, after the dump's rows): check it and take it out, so what is left compares with
+    the backed-up rows."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        taken = conn.execute(
+            "DELETE FROM audit_logs WHERE action = 'db.restore' RETURNING user_id, details"
+        ).fetchall()
+    assert taken == [(None, {"file": "ct.dump"})]
+
+
 def test_restore_into_the_same_database_gives_back_a_working_platform(
     db: TestDatabase, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -225,6 +236,7 @@ def test_restore_into_the_same_database_gives_back_a_working_platform(
     assert "restored" in cli(["db", "restore", str(dump), "--yes"], cli_env, tmp_path)
 
     assert_same(catalog, catalog_of(db))
+    take_restore_record(db.owner_conninfo)
     assert row_fingerprints(db.owner_conninfo) == rows
     assert migrate.migrate(db.owner_conninfo) == []  # `serve` after a restore migrates nothing
     exercise_platform(db, pending)
@@ -265,6 +277,7 @@ def test_restore_into_a_fresh_server_gives_back_a_working_platform(
     # with DATABASE_URL naming an older server, the new one is a newer version: compared in
     # what both record
     assert_same(catalog_of(db, as_of=fresh), catalog_of(fresh, as_of=db))
+    take_restore_record(fresh.owner_conninfo)
     assert row_fingerprints(fresh.owner_conninfo) == row_fingerprints(db.owner_conninfo)
     assert migrate.migrate(fresh.owner_conninfo) == []
     exercise_platform(fresh, pending)

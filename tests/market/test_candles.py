@@ -17,14 +17,12 @@ import psycopg
 import pytest
 
 from cryptotrader.db.session import Conn, as_anon, open_pool
+from cryptotrader.market.candle_import import CandleFileRejected, ImportReport, import_candles_csv
 from cryptotrader.market.candles import (
     AggregatedCandle,
-    CandleFileRejected,
     CandleImportError,
-    ImportReport,
     aggregate_candles,
     get_candles,
-    import_candles_csv,
 )
 from tests.support import TestDatabase, run_cli
 

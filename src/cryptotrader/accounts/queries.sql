@@ -46,6 +46,10 @@ RETURNING id;
 SELECT id FROM create_account_from_template(%(template_id)s, %(account_name)s,
                                             %(is_default)s, %(initial_balance)s);
 
+-- update_account --
+-- A template for psycopg.sql: the assignments of the fields given, and the account's id.
+UPDATE paper_trading_accounts SET {} WHERE id = {} RETURNING id;
+
 -- set_status --
 -- Pause, resume or archive (suspension is for admins; the database enforces it).
 UPDATE paper_trading_accounts SET status = %(status)s::account_status_enum

@@ -6,11 +6,16 @@ from decimal import Decimal
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Path, Query, status
 
 from cryptotrader.accounts import service
+from cryptotrader.accounts.errors import (
+    AccountArchived,
+    AccountNotFound,
+    AccountSuspensionForbidden,
+)
 from cryptotrader.accounts.schemas import (
+    EXAMPLE_ACCOUNT_ID,
     Account,
     AccountCreate,
     AccountFromTemplate,
@@ -18,6 +23,7 @@ from cryptotrader.accounts.schemas import (
     AccountUpdate,
     AuditEntry,
     Position,
+    ResetRequest,
 )
 from cryptotrader.api.deps import SignedIn
 from cryptotrader.api.pagination import (
@@ -33,28 +39,14 @@ from cryptotrader.api.pagination import (
     page_of,
 )
 from cryptotrader.api.problems import responses
-from cryptotrader.errors import (
-    AccountArchived,
-    AccountNotFound,
-    AccountSuspensionForbidden,
-    InvalidRequest,
-    NotAuthenticated,
-    TemplateNotFound,
-)
-from cryptotrader.trading import service as trading
-from cryptotrader.trading.schemas import OrderFilter, Trade
+from cryptotrader.errors import InvalidRequest, NotAuthenticated
+from cryptotrader.templates.errors import TemplateNotFound
+from cryptotrader.trading.schemas import Trade
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
+AccountId = Annotated[UUID, Path(examples=[EXAMPLE_ACCOUNT_ID])]
 COMMON = responses(NotAuthenticated)
 ONE = responses(NotAuthenticated, AccountNotFound)
-
-
-class ResetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str | None = Field(
-        default=None, max_length=500, examples=["Starting over with a new strategy"]
-    )
 
 
 @router.get(
@@ -88,11 +80,7 @@ async def list_accounts(
 )
 async def create_account(caller: SignedIn, body: AccountCreate) -> Account:
     async with caller.unit() as conn:
-        account = await service.create_account(conn, body)
-        await caller.audit(
-            conn, "account.create", "account", account.id, {"name": account.account_name}
-        )
-        return account
+        return await service.create_account(conn, caller.actor, body)
 
 
 @router.post(
@@ -103,15 +91,11 @@ async def create_account(caller: SignedIn, body: AccountCreate) -> Account:
 )
 async def create_from_template(caller: SignedIn, body: AccountFromTemplate) -> Account:
     async with caller.unit() as conn:
-        account = await service.create_from_template(conn, body)
-        await caller.audit(
-            conn, "account.create", "account", account.id, {"template_id": str(body.template_id)}
-        )
-        return account
+        return await service.create_from_template(conn, caller.actor, body)
 
 
 @router.get("/{account_id}", responses=ONE, summary="One account, valued at current prices")
-async def get_account(caller: SignedIn, account_id: UUID) -> Account:
+async def get_account(caller: SignedIn, account_id: AccountId) -> Account:
     async with caller.unit() as conn:
         return await service.get_account(conn, account_id)
 
@@ -121,24 +105,14 @@ async def get_account(caller: SignedIn, account_id: UUID) -> Account:
     responses=responses(NotAuthenticated, AccountNotFound, InvalidRequest),
     summary="Rename, recolour, tag, or change limits and fill settings",
 )
-async def update_account(caller: SignedIn, account_id: UUID, body: AccountUpdate) -> Account:
+async def update_account(caller: SignedIn, account_id: AccountId, body: AccountUpdate) -> Account:
     async with caller.unit() as conn:
-        account = await service.update_account(conn, account_id, body)
-        await caller.audit(
-            conn,
-            "account.update",
-            "account",
-            account_id,
-            body.model_dump(mode="json", exclude_unset=True),
-        )
-        return account
+        return await service.update_account(conn, caller.actor, account_id, body)
 
 
-async def _set_status(caller: SignedIn, account_id: UUID, new: AccountStatus) -> Account:
+async def _set_status(caller: SignedIn, account_id: AccountId, new: AccountStatus) -> Account:
     async with caller.unit() as conn:
-        account = await service.set_status(conn, account_id, new)
-        await caller.audit(conn, f"account.{new}", "account", account_id)
-        return account
+        return await service.set_status(conn, caller.actor, account_id, new)
 
 
 STATUS_ERRORS = responses(
@@ -152,7 +126,7 @@ STATUS_ERRORS = responses(
     summary="Pause trading (resume it later)",
     description="An archived account cannot be paused: `account_archived`.",
 )
-async def pause(caller: SignedIn, account_id: UUID) -> Account:
+async def pause(caller: SignedIn, account_id: AccountId) -> Account:
     return await _set_status(caller, account_id, "paused")
 
 
@@ -162,7 +136,7 @@ async def pause(caller: SignedIn, account_id: UUID) -> Account:
     summary="Resume trading of a paused account",
     description="Archiving is final: an archived account cannot be resumed (`account_archived`).",
 )
-async def resume(caller: SignedIn, account_id: UUID) -> Account:
+async def resume(caller: SignedIn, account_id: AccountId) -> Account:
     return await _set_status(caller, account_id, "active")
 
 
@@ -175,7 +149,7 @@ async def resume(caller: SignedIn, account_id: UUID) -> Account:
     "`default_account_id` setting names it); with no active account left the setting is "
     "cleared.",
 )
-async def archive(caller: SignedIn, account_id: UUID) -> Account:
+async def archive(caller: SignedIn, account_id: AccountId) -> Account:
     return await _set_status(caller, account_id, "archived")
 
 
@@ -184,11 +158,9 @@ async def archive(caller: SignedIn, account_id: UUID) -> Account:
     responses=responses(ONE, AccountArchived),
     summary="Make this your default account (not an archived one)",
 )
-async def set_default(caller: SignedIn, account_id: UUID) -> Account:
+async def set_default(caller: SignedIn, account_id: AccountId) -> Account:
     async with caller.unit() as conn:
-        account = await service.set_default(conn, account_id)
-        await caller.audit(conn, "account.set_default", "account", account_id)
-        return account
+        return await service.set_default(conn, caller.actor, account_id)
 
 
 @router.post(
@@ -199,12 +171,11 @@ async def set_default(caller: SignedIn, account_id: UUID) -> Account:
     "starts a new epoch. Trades and audit history are kept.",
 )
 async def reset(
-    caller: SignedIn, account_id: UUID, body: Annotated[ResetRequest | None, Body()] = None
+    caller: SignedIn, account_id: AccountId, body: Annotated[ResetRequest | None, Body()] = None
 ) -> Account:
     async with caller.unit() as conn:
-        account = await service.reset_account(conn, account_id, body.reason if body else None)
-        await caller.audit(conn, "account.reset", "account", account_id, {"epoch": account.epoch})
-        return account
+        reason = body.reason if body else None
+        return await service.reset_account(conn, caller.actor, account_id, reason)
 
 
 @router.get(
@@ -215,7 +186,7 @@ async def reset(
     "prices move between two requests a position can move across the cut.",
 )
 async def positions(
-    caller: SignedIn, account_id: UUID, cursor: Cursor = None, limit: Limit = 100
+    caller: SignedIn, account_id: AccountId, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[Position]:
     async with caller.unit() as conn:
         items = await service.list_positions(
@@ -233,15 +204,11 @@ async def positions(
     summary="This account's fills, newest first",
 )
 async def trades(
-    caller: SignedIn, account_id: UUID, cursor: Cursor = None, limit: Limit = 100
+    caller: SignedIn, account_id: AccountId, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[Trade]:
     async with caller.unit() as conn:
-        await service.require_account(conn, account_id)
-        items = await trading.list_orders(
-            conn,
-            OrderFilter(status="completed", account_id=account_id),
-            after=decode_cursor(cursor),
-            limit=limit,
+        items = await service.list_trades(
+            conn, account_id, after=decode_cursor(cursor), limit=limit
         )
     return page_of(items, limit)
 
@@ -252,7 +219,7 @@ async def trades(
     summary="Balance history, newest first",
 )
 async def audit(
-    caller: SignedIn, account_id: UUID, cursor: Cursor = None, limit: Limit = 100
+    caller: SignedIn, account_id: AccountId, cursor: Cursor = None, limit: Limit = 100
 ) -> Page[AuditEntry]:
     async with caller.unit() as conn:
         items = await service.list_audit(conn, account_id, after=decode_cursor(cursor), limit=limit)

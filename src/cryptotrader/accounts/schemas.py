@@ -153,6 +153,14 @@ class AccountUpdate(BaseModel):
         return self
 
 
+class ResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        default=None, max_length=500, examples=["Starting over with a new strategy"]
+    )
+
+
 class Account(BaseModel):
     """An account with its value at current prices."""
 

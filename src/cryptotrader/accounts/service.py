@@ -13,6 +13,11 @@ from uuid import UUID
 
 from psycopg import sql
 
+from cryptotrader.accounts.errors import (
+    AccountArchived,
+    AccountNotFound,
+    AccountSuspensionForbidden,
+)
 from cryptotrader.accounts.schemas import (
     Account,
     AccountCreate,
@@ -22,10 +27,18 @@ from cryptotrader.accounts.schemas import (
     AuditEntry,
     Position,
 )
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
-from cryptotrader.errors import AccountNotFound, InvalidRequest
+from cryptotrader.errors import InvalidRequest
+from cryptotrader.templates.errors import TemplateNotFound
+from cryptotrader.trading import service as trading
+from cryptotrader.trading.schemas import OrderFilter, Trade
+
+# Raised by our SQL (HINT = code): importing them registers their codes.
+SQL_REJECTIONS = (AccountArchived, AccountSuspensionForbidden, TemplateNotFound)
 
 Q = load_queries("cryptotrader.accounts")
 MAX_PAGE = 500
@@ -61,52 +74,76 @@ async def get_account(conn: Conn, account_id: UUID) -> Account:
     return Account.model_validate(require(row, AccountNotFound()))
 
 
-async def create_account(conn: Conn, data: AccountCreate) -> Account:
-    """A new account; its opening balance is its initial balance."""
+async def create_account(conn: Conn, actor: Actor, data: AccountCreate) -> Account:
+    """A new account; its opening balance is its initial balance. Audited
+    ``account.create``."""
     row = await fetch_one(conn, Q["insert_account"], data.model_dump())
-    return await get_account(conn, require(row, AccountNotFound())["id"])
+    account = await get_account(conn, require(row, AccountNotFound())["id"])
+    await audit.record(
+        conn, actor, "account.create", "account", account.id, {"name": account.account_name}
+    )
+    return account
 
 
-async def create_from_template(conn: Conn, data: AccountFromTemplate) -> Account:
-    """A new account with a template's settings. Raises TemplateNotFound."""
+async def create_from_template(conn: Conn, actor: Actor, data: AccountFromTemplate) -> Account:
+    """A new account with a template's settings. Raises TemplateNotFound. Audited
+    ``account.create`` with the template's id."""
     row = await fetch_one(conn, Q["from_template"], data.model_dump())
-    return await get_account(conn, require(row, AccountNotFound())["id"])
+    account = await get_account(conn, require(row, AccountNotFound())["id"])
+    details = {"template_id": str(data.template_id)}
+    await audit.record(conn, actor, "account.create", "account", account.id, details)
+    return account
 
 
-async def update_account(conn: Conn, account_id: UUID, changes: AccountUpdate) -> Account:
-    """Change the given fields. Raises AccountNotFound, InvalidRequest when nothing is given."""
+async def update_account(
+    conn: Conn, actor: Actor, account_id: UUID, changes: AccountUpdate
+) -> Account:
+    """Change the given fields. Raises AccountNotFound, InvalidRequest when nothing is given.
+    Audited ``account.update`` with the changes."""
     fields: dict[str, Any] = changes.model_dump(exclude_unset=True)
     if not fields:
         raise InvalidRequest("no field to change")
     assignments = sql.SQL(", ").join(
         sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in fields
     )
-    query = sql.SQL("UPDATE paper_trading_accounts SET {} WHERE id = {} RETURNING id").format(
-        assignments, sql.Placeholder("account_id")
-    )
+    query = sql.SQL(Q["update_account"]).format(assignments, sql.Placeholder("account_id"))
     row = await fetch_one(conn, query, {**fields, "account_id": account_id})
-    return await get_account(conn, require(row, AccountNotFound())["id"])
+    account = await get_account(conn, require(row, AccountNotFound())["id"])
+    details = changes.model_dump(mode="json", exclude_unset=True)
+    await audit.record(conn, actor, "account.update", "account", account_id, details)
+    return account
 
 
-async def set_status(conn: Conn, account_id: UUID, status: AccountStatus) -> Account:
+async def set_status(conn: Conn, actor: Actor, account_id: UUID, status: AccountStatus) -> Account:
     """Pause, resume or archive. Archiving is final (AccountArchived for any later change)
     and hands the default on (see migration 0023). Raises AccountNotFound,
-    AccountSuspensionForbidden, AccountArchived."""
+    AccountSuspensionForbidden, AccountArchived. Audited ``account.<status>``."""
     row = await fetch_one(conn, Q["set_status"], {"id": account_id, "status": status})
-    return await get_account(conn, require(row, AccountNotFound())["id"])
+    account = await get_account(conn, require(row, AccountNotFound())["id"])
+    await audit.record(conn, actor, f"account.{status}", "account", account_id)
+    return account
 
 
-async def set_default(conn: Conn, account_id: UUID) -> Account:
+async def set_default(conn: Conn, actor: Actor, account_id: UUID) -> Account:
     """Make this the caller's default account (the previous default stops being one).
-    Raises AccountNotFound, AccountArchived."""
+    Raises AccountNotFound, AccountArchived. Audited ``account.set_default``."""
     row = await fetch_one(conn, Q["set_default"], {"id": account_id})
-    return await get_account(conn, require(row, AccountNotFound())["id"])
+    account = await get_account(conn, require(row, AccountNotFound())["id"])
+    await audit.record(conn, actor, "account.set_default", "account", account_id)
+    return account
 
 
-async def reset_account(conn: Conn, account_id: UUID, reason: str | None = None) -> Account:
-    """Back to the initial balance; pending orders cancelled, positions cleared, history kept."""
+async def reset_account(
+    conn: Conn, actor: Actor, account_id: UUID, reason: str | None = None
+) -> Account:
+    """Back to the initial balance; pending orders cancelled, positions cleared, history
+    kept, a new epoch begun. Audited ``account.reset`` with the new epoch."""
     row = await fetch_one(conn, Q["reset_account"], {"id": account_id, "reason": reason})
-    return await get_account(conn, require(row, AccountNotFound())["id"])
+    account = await get_account(conn, require(row, AccountNotFound())["id"])
+    await audit.record(
+        conn, actor, "account.reset", "account", account_id, {"epoch": account.epoch}
+    )
+    return account
 
 
 async def require_account(conn: Conn, account_id: UUID) -> None:
@@ -135,6 +172,21 @@ async def list_positions(
         {"id": account_id, "limit": limit} | _after(after, "value", "symbol"),
     )
     return [Position.model_validate(r) for r in rows]
+
+
+async def list_trades(
+    conn: Conn,
+    account_id: UUID,
+    *,
+    after: tuple[datetime, UUID] | None = None,
+    limit: int = 100,
+) -> list[Trade]:
+    """This account's fills, newest first, after the (created_at, id) of the previous page's
+    last one. Raises AccountNotFound."""
+    await require_account(conn, account_id)
+    return await trading.list_orders(
+        conn, OrderFilter(status="completed", account_id=account_id), after=after, limit=limit
+    )
 
 
 async def list_audit(

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from cryptotrader import __version__
-from cryptotrader.api import docs, middleware, openapi, parameters, problems, stream
+from cryptotrader.api import docs, middleware, openapi, parameters, problems
 from cryptotrader.api.health import Health, HealthUnavailable, assess
 from cryptotrader.api.routers import v1_routers
 from cryptotrader.config import Settings, get_settings
 from cryptotrader.db.runtime import app_pool
 from cryptotrader.db.target import DatabaseTarget, resolve_target
+from cryptotrader.stream import hub as stream
 
 
 async def _start_workers(
@@ -33,9 +34,33 @@ async def _stop_workers(running: tuple[asyncio.Event, asyncio.Task[None]]) -> No
     await task
 
 
-def create_app(settings: Settings | None = None, target: DatabaseTarget | None = None) -> FastAPI:
-    """Build the app. The database is resolved (and the embedded server started) at startup."""
-    settings = settings or get_settings()
+# the documentation's order (routers are registered hottest first, see routers.py)
+TAGS = (
+    "auth",
+    "accounts",
+    "orders",
+    "market",
+    "stream",
+    "profile",
+    "account templates",
+    "watchlists",
+    "portfolios",
+    "strategies",
+    "backtests",
+    "system",
+)
+DESCRIPTION = (
+    "Self-hostable crypto paper trading on PostgreSQL. Every request runs as its"
+    " caller under row level security; errors are RFC 9457 problem+json with a"
+    " stable `code`; decimals are strings."
+)
+
+
+def _lifespan(
+    settings: Settings, target: DatabaseTarget | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs while the app serves: the pool, the stream hub and (when configured) the
+    workers, closed in reverse order at shutdown."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,38 +70,29 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
             )
             app.state.pool = await stack.enter_async_context(app_pool(resolved, settings))
             # the live stream: one LISTEN connection per process, fanned out to websockets
-            await stack.enter_async_context(stream.listening(app, resolved.app))
+            await stack.enter_async_context(stream.listening(app, resolved.app, settings))
             if settings.run_workers:  # the market feed (one leader across all processes)
                 stack.push_async_callback(_stop_workers, await _start_workers(settings, resolved))
             yield
 
+    return lifespan
+
+
+async def health(request: Request) -> JSONResponse:
+    report = await assess(request.app.state.pool)
+    status = 503 if isinstance(report, HealthUnavailable) else 200
+    return JSONResponse(report.model_dump(mode="json"), status_code=status)
+
+
+def create_app(settings: Settings | None = None, target: DatabaseTarget | None = None) -> FastAPI:
+    """Build the app. The database is resolved (and the embedded server started) at startup."""
+    settings = settings or get_settings()
     app = FastAPI(
         title="CryptoTrader Pro",
         version=__version__,
-        description=(
-            "Self-hostable crypto paper trading on PostgreSQL. Every request runs as its"
-            " caller under row level security; errors are RFC 9457 problem+json with a"
-            " stable `code`; decimals are strings."
-        ),
-        # the documentation's order (routers are registered hottest first, see routers.py)
-        openapi_tags=[
-            {"name": tag}
-            for tag in (
-                "auth",
-                "accounts",
-                "orders",
-                "market",
-                "stream",
-                "profile",
-                "account templates",
-                "watchlists",
-                "portfolios",
-                "strategies",
-                "backtests",
-                "system",
-            )
-        ],
-        lifespan=lifespan,
+        description=DESCRIPTION,
+        openapi_tags=[{"name": tag} for tag in TAGS],
+        lifespan=_lifespan(settings, target),
         docs_url=None,  # /docs and /redoc from vendored files: api/docs.py
         redoc_url=None,
     )
@@ -89,8 +105,7 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
     middleware.install(app, settings)
     for router in v1_routers():
         app.include_router(router, prefix="/api/v1")
-
-    @app.get(
+    app.get(
         "/health",
         tags=["system"],
         summary="Whether the platform can trade: database, market feed, prices, workers",
@@ -100,12 +115,7 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
         " backtest worker runs. 503 when the database does not answer.",
         response_model=Health,
         responses={503: {"model": HealthUnavailable, "description": "The database is unreachable"}},
-    )
-    async def health(request: Request) -> JSONResponse:
-        report = await assess(request.app.state.pool)
-        status = 503 if isinstance(report, HealthUnavailable) else 200
-        return JSONResponse(report.model_dump(mode="json"), status_code=status)
-
+    )(health)
     return app
 
 

@@ -13,10 +13,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
 
-from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import SYSTEM_CLAIMS, Actor
 from cryptotrader.auth.tokens import decode_access_token
-from cryptotrader.db.session import Conn, as_anon, as_service, as_user
+from cryptotrader.db.session import Conn, as_anon, as_user
 from cryptotrader.errors import NotAuthenticated
 
 bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login.")
@@ -54,28 +53,6 @@ class Caller:
         """Who acts, for the services: these claims (the system's when anonymous) and the
         client's address."""
         return Actor(claims=self.claims or SYSTEM_CLAIMS, ip=self.ip, user_agent=self.user_agent)
-
-    @asynccontextmanager
-    async def service_unit(self) -> AsyncIterator[Conn]:
-        """One transaction as the service: only for auth flows that act before a user exists."""
-        async with as_service(self.pool) as conn:
-            yield conn
-
-    async def audit(
-        self,
-        conn: Conn,
-        action: str,
-        resource_type: str,
-        resource_id: object = None,
-        details: dict[str, Any] | None = None,
-        *,
-        user_id: UUID | None = None,
-    ) -> None:
-        """Record a mutating call in audit_logs, in the caller's transaction."""
-        actor = self.actor if self.claims else Actor(ip=self.ip, user_agent=self.user_agent)
-        await audit.record(
-            conn, actor, action, resource_type, resource_id, details, user_id=user_id
-        )
 
 
 def _client_ip(request: Request) -> str | None:

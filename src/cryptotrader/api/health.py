@@ -23,6 +23,7 @@ from cryptotrader.db.calls import fetch_one
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, as_service
 from cryptotrader.market.feed import FEED_LOCK_KEY
+from cryptotrader.market.service import feed_status
 
 Q = load_queries("cryptotrader.api", "health.sql")
 HEALTH_TIMEOUT_S = 2.0
@@ -140,11 +141,6 @@ class HealthUnavailable(BaseModel):
     reason: str = Field(description="The first line of the error that made the check fail.")
 
 
-async def feed_status(conn: Conn) -> dict[str, Any] | None:
-    """The market feed's status row with ``lag_seconds``; None before any feed ran."""
-    return await fetch_one(conn, Q["feed_status"])
-
-
 async def lock_holders(conn: Conn, key: int) -> int:
     """How many sessions of this database hold the advisory lock ``key`` (a bigint)."""
     row = await fetch_one(conn, Q["lock_holders"], {"key": key})
@@ -191,18 +187,18 @@ def check_states(report: Health | HealthUnavailable) -> dict[str, bool]:
 async def _feed_leader(conn: Conn) -> FeedLeaderCheck:
     row = await feed_status(conn)
     leading = await lock_holders(conn, FEED_LOCK_KEY) > 0
-    lag = round(row["lag_seconds"], 3) if row and row["lag_seconds"] is not None else None
+    lag = round(row.lag_seconds, 3) if row and row.lag_seconds is not None else None
     reason = None
     if not leading:
         reason = "no process leads the market feed" + (
-            f" (its last leader was {row['leader']})" if row else " (none ever did)"
+            f" (its last leader was {row.leader})" if row else " (none ever did)"
         )
     return FeedLeaderCheck(
         ok=leading,
         reason=reason,
-        leader=row["leader"] if leading and row else None,
+        leader=row.leader if leading and row else None,
         lag_seconds=lag,
-        error_count=row["error_count"] if row else 0,
+        error_count=row.error_count if row else 0,
     )
 
 

@@ -14,14 +14,17 @@ Examples: a JSON body's example is its model's own (``examples`` in the model's 
 on its fields) or is composed from the schema: property examples, formats, enums,
 defaults. An error response gets one problem document per code its description lists
 (which is where ``problems.responses`` and the derivation above write the codes), with
-that error's real type, title and status. Where the schema offers nothing realistic, the
-example is left out rather than filled with a placeholder: the tests name those places.
+that error's real type, title and status, its detail (the error class's
+``example_detail``) and its instance (the path filled with its parameters' examples, which
+the domain routers give: ``Path(examples=...)``). Other answers (the trades export's CSV)
+carry the example their route gives. Where the schema offers nothing realistic, the example
+is left out rather than filled with a placeholder: the tests name those places. Nothing
+here knows a domain: the examples are the domains' own.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,20 +37,12 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import BaseRoute
 
-from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.api.deps import get_caller, require_user
 from cryptotrader.api.parameters import UnknownParameter, reject_unknown_query, unknown_detail
 from cryptotrader.api.problems import PROBLEM_JSON, codes_of, describe, merge_descriptions
 from cryptotrader.auth.tokens import InvalidToken
-from cryptotrader.backtest.schemas import EXAMPLE_SESSION_ID
 from cryptotrader.config import Settings
 from cryptotrader.errors import DomainError, NotAuthenticated
-from cryptotrader.portfolios.schemas import EXAMPLE_PORTFOLIO_ID
-from cryptotrader.profiles.schemas import SETTINGS
-from cryptotrader.templates.schemas import EXAMPLE_TEMPLATE_ID
-from cryptotrader.trading.schemas import EXAMPLE_ORDER_ID
-from cryptotrader.trading.service import CSV_COLUMNS
-from cryptotrader.watchlists.schemas import EXAMPLE_WATCHLIST_ID
 
 Schema = dict[str, Any]
 METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -71,66 +66,21 @@ _FORMATS = {
     "email": "alice@example.com",
     "uri": "https://example.com/",
 }
-# Path parameters, for the `instance` of an error example: the ids of the models' examples.
-_PATH_VALUES = {
-    "account_id": EXAMPLE_ACCOUNT_ID,
-    "order_id": EXAMPLE_ORDER_ID,
-    "template_id": EXAMPLE_TEMPLATE_ID,
-    "watchlist_id": EXAMPLE_WATCHLIST_ID,
-    "portfolio_id": EXAMPLE_PORTFOLIO_ID,
-    "session_id": EXAMPLE_SESSION_ID,
-    "strategy_name": "sma_crossover",
-    "symbol": "BTC",
-    "name": "display_currency",
-}
 # Codes that no DomainError carries: the handlers in api/problems.py produce them.
 _HANDLER_TITLES = {"validation_error": "Invalid request", "bad_request": "Bad request"}
-# The detail the API sends with each code (the services' and SQL functions' messages);
-# a code not here is sent with its title as the detail, as most not-found errors are.
+# The detail the API sends with each code: an error's own ``example_detail`` (the services'
+# and SQL functions' messages), else the one here for the errors the app itself raises,
+# else its title, as most not-found errors send.
 _DETAILS = {
     "bad_request": "There was an error parsing the body",
     "internal_error": f"an unexpected error occurred; quote {CORRELATION_ID} when reporting it",
     "invalid_cursor": "the cursor is not one this API issued",
     "not_authenticated": "this endpoint needs a bearer access token",
-    "invalid_token": "access token rejected: Signature has expired",
-    "email_taken": "a user with email alice@example.com already exists",
-    "invalid_credentials": "invalid email or password",
-    "user_banned": "this user is banned",
-    "rate_limited": "too many failed logins; try again in 42 seconds",
-    "invalid_refresh_token": "the refresh token is unknown, expired or revoked",
-    "refresh_token_reused": "this refresh token was already used; the session has been revoked",
-    "template_not_found": f"account template {EXAMPLE_TEMPLATE_ID} not found",
-    "account_suspension_forbidden": "only an administrator can suspend or unsuspend an account",
-    "account_not_active": "account is paused",
-    "account_archived": "account is archived, and archiving is final"
-    " (pause an account to stop it for a while)",
-    "stale_price": "the BTC price is from 2025-01-15 14:20:00+00, older than 300 s",
-    "insufficient_funds": "needs 4857.28 including fees, 1250.00 available",
-    "insufficient_position": "sell of 0.10 exceeds the 0.05 available",
-    "max_position_size": "position would be worth 14587.50, over the limit of 10000.00",
-    "max_daily_loss": "daily realized loss >= max_daily_loss",
-    "unknown_symbol": "unknown symbol XYZ",
-    "invalid_amount": "amount must be a positive number below 1e15 with at most 18 decimals",
-    "invalid_price": "limit price must be a positive number below 1e15 with at most 18 decimals",
-    "invalid_order": "a limit price is only for limit orders",
-    "order_would_trigger": "the stop price is already crossed; send a market order instead",
-    "order_not_cancellable": "order is completed, not pending",
-    "idempotency_key_reused": "this Idempotency-Key was used for a different order",
-    "unknown_setting": f"no setting named 'colour'; known: {', '.join(SETTINGS)}",
-    "invalid_setting": 'theme must be one of "light", "dark", "system" '
-    "(Input should be 'light', 'dark' or 'system')",
-    "own_template_rating": "you cannot rate your own template",
-    "invalid_rating": "a rating is a whole number from 1 to 5",
-    "watchlist_name_taken": "you already have a watchlist named 'Majors'",
-    "watchlist_full": "a watchlist holds at most 500 symbols",
-    "portfolio_is_default": "make another portfolio the default one first",
-    "backtest_not_cancellable": "backtest session is completed, not pending or running",
-    "unknown_strategy": "Unknown strategy 'sma_cross' (known: sma_crossover, ema_crossover,"
-    " rsi_reversion, macd, bollinger_breakout, dca, grid, buy_and_hold)",
-    "invalid_strategy_parameters": "sma_crossover: fast must be below slow",
+}
+# Details of errors whose classes do not carry an ``example_detail`` yet (auth, backtest,
+# trading): to move onto the classes, after which this goes.
+_PENDING_DETAILS = {
     "invalid_sweep": "sweep parameter 'period' is not a parameter of sma_crossover",
-    "no_candles": "no stored BTC bars of 1h, nor of a finer timeframe to build them from"
-    " (stored: 1d)",
 }
 _METRICS = """\
 # HELP cryptotrader_http_requests_total HTTP requests
@@ -385,7 +335,7 @@ def _drop_unreferenced(document: dict[str, Any], names: Iterable[str]) -> None:
 def add_examples(document: dict[str, Any], *, max_body_bytes: int) -> dict[str, Any]:
     """Give every operation of ``document`` its examples (in place); returns it."""
     limit = f"request bodies are limited to {max_body_bytes} bytes"
-    details = _DETAILS | {"payload_too_large": limit}
+    details = _PENDING_DETAILS | _DETAILS | {"payload_too_large": limit}
     composer = Composer(document.get("components", {}).get("schemas", {}))
     for schema in composer.components.values():
         if "examples" in schema:
@@ -428,21 +378,9 @@ def _add_answers(response: dict[str, Any], composer: Composer) -> None:
             continue
         if _is_json(media_type):
             example = composer.top_example(content.get("schema", {}))
-        elif media_type == "text/csv":  # the trades export
-            trade = composer.top_example({"$ref": "#/components/schemas/Trade"})
-            example = _csv(trade) if trade else None
-        else:
+        else:  # other text answers carry their own (the trades export's CSV, say)
             example = _METRICS if media_type == CONTENT_TYPE_LATEST else None
         _set_example(content, example)
-
-
-def _csv(trade: dict[str, Any]) -> str:
-    """The export's header and one row, as the CSV export writes them."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerow(["" if trade.get(c) is None else trade[c] for c in CSV_COLUMNS])
-    return out.getvalue()
 
 
 def _add_problems(response: dict[str, Any], status: int, problems: ProblemExamples) -> None:
@@ -470,24 +408,25 @@ class ProblemExamples:
     def document(self, code: str, status: int) -> dict[str, Any]:
         error = DomainError.for_code(code)
         if error is not None:
-            title = error.title
+            title, detail = error.title, error.example_detail
         else:  # the HTTP handler's rule for the codes it makes up
-            title = _HANDLER_TITLES.get(code, code.replace("_", " ").capitalize())
+            title, detail = _HANDLER_TITLES.get(code, code.replace("_", " ").capitalize()), None
         doc: dict[str, Any] = {
             "type": f"/problems/{code}",
             "title": title,
             "status": status,
-            "detail": self.details.get(code, title),
+            "detail": detail or self.details.get(code, title),
             "code": code,
         }
-        instance = _instance(self.path)
+        path_values = self.path_values()
+        instance = _instance(self.path, path_values)
         if code == "validation_error":
             invalid, sent = self.invalid_input()
             doc["detail"] = f"invalid: {invalid['field']}"
             doc["errors"] = [invalid]
             where, _, name = invalid["field"].partition(".")
             if where == "path":
-                instance = _instance(self.path, {name: sent})
+                instance = _instance(self.path, path_values | {name: sent})
         elif code == "unknown_parameter":
             known = [p["name"] for p in self.operation.get("parameters", ()) if p["in"] == "query"]
             doc["detail"] = unknown_detail([UNKNOWN_PARAMETER], known)
@@ -496,6 +435,21 @@ class ProblemExamples:
         if instance is not None:
             doc["instance"] = instance
         return doc
+
+    def path_values(self) -> dict[str, str]:
+        """The example value of each path parameter that has one: the parameter's own
+        (its route's ``Path(examples=...)``), else one composed from its schema."""
+        values = {}
+        for parameter in self.operation.get("parameters", ()):
+            if parameter["in"] != "path":
+                continue
+            named = list(parameter.get("examples", {}).values())
+            if "example" in parameter or named:
+                values[parameter["name"]] = str(parameter.get("example", named[0]["value"]))
+                continue
+            with contextlib.suppress(NoExample):
+                values[parameter["name"]] = str(self.composer.example(parameter["schema"]))
+        return values
 
     def invalid_input(self) -> tuple[dict[str, str], str]:
         """One invalid field of the operation's input as the validation handler reports it,
@@ -544,11 +498,10 @@ def _wrong_value(schema: Schema) -> tuple[str, str, str] | None:
     return None
 
 
-def _instance(path: str, values: dict[str, str] | None = None) -> str | None:
-    """The path with its parameters filled in (from ``values``, else the examples' own),
-    or None when one has no example value."""
-    given = _PATH_VALUES | (values or {})
+def _instance(path: str, values: dict[str, str]) -> str | None:
+    """The path with its parameters filled in from ``values``, or None when one has no
+    value."""
     names = re.findall(r"{(\w+)}", path)
-    if any(name not in given for name in names):
+    if any(name not in values for name in names):
         return None
-    return re.sub(r"{(\w+)}", lambda m: given[m.group(1)], path)
+    return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)

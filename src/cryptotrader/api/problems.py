@@ -154,80 +154,86 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers on ``app``."""
+async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+    return problem(exc.status, exc.code, exc.title, exc.detail, instance=request.url.path)
 
-    @app.exception_handler(DomainError)
-    async def domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, instance=request.url.path)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ())),
-                "message": e.get("msg"),
-                "type": e.get("type"),
-            }
-            for e in exc.errors()
-        ]
-        fields = ", ".join(e["field"] for e in errors) or "request"
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e.get("loc", ())),
+            "message": e.get("msg"),
+            "type": e.get("type"),
+        }
+        for e in exc.errors()
+    ]
+    fields = ", ".join(e["field"] for e in errors) or "request"
+    return problem(
+        422,
+        "validation_error",
+        "Invalid request",
+        f"invalid: {fields}",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else code
+    response = problem(
+        exc.status_code,
+        code,
+        code.replace("_", " ").capitalize(),
+        detail,
+        instance=request.url.path,
+    )
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _database(request: Request, exc: psycopg.Error) -> JSONResponse:
+    mapped = from_db_error(exc)
+    if mapped is not None:
+        return problem(
+            mapped.status, mapped.code, mapped.title, mapped.detail, instance=request.url.path
+        )
+    state = exc.sqlstate or ""
+    if not state and isinstance(exc, psycopg.DataError):
+        # refused by the driver before it reached the server (a NUL in text, say)
         return problem(
             422,
-            "validation_error",
-            "Invalid request",
-            f"invalid: {fields}",
-            instance=request.url.path,
-            errors=errors,
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        detail = exc.detail if isinstance(exc.detail, str) else code
-        response = problem(
-            exc.status_code,
-            code,
-            code.replace("_", " ").capitalize(),
-            detail,
+            "invalid_request",
+            "Invalid value",
+            str(exc).split("\n")[0],
             instance=request.url.path,
         )
-        for name, value in (exc.headers or {}).items():
-            response.headers[name] = value
-        return response
+    if state in _SQLSTATE or state.startswith("22"):
+        status, code, title = _SQLSTATE.get(state, (422, "invalid_request", "Invalid value"))
+        detail = (exc.diag.message_primary or title) if state != "42501" else title
+        return problem(status, code, title, detail, instance=request.url.path)
+    return await _unexpected(request, exc)
 
-    @app.exception_handler(psycopg.Error)
-    async def database(request: Request, exc: psycopg.Error) -> JSONResponse:
-        mapped = from_db_error(exc)
-        if mapped is not None:
-            return problem(
-                mapped.status, mapped.code, mapped.title, mapped.detail, instance=request.url.path
-            )
-        state = exc.sqlstate or ""
-        if not state and isinstance(exc, psycopg.DataError):
-            # refused by the driver before it reached the server (a NUL in text, say)
-            return problem(
-                422,
-                "invalid_request",
-                "Invalid value",
-                str(exc).split("\n")[0],
-                instance=request.url.path,
-            )
-        if state in _SQLSTATE or state.startswith("22"):
-            status, code, title = _SQLSTATE.get(state, (422, "invalid_request", "Invalid value"))
-            detail = (exc.diag.message_primary or title) if state != "42501" else title
-            return problem(status, code, title, detail, instance=request.url.path)
-        return await unexpected(request, exc)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        correlation = uuid.uuid4().hex
-        log.exception("unexpected error %s on %s %s", correlation, request.method, request.url.path)
-        return problem(
-            500,
-            "internal_error",
-            "Internal error",
-            f"an unexpected error occurred; quote {correlation} when reporting it",
-            instance=request.url.path,
-            correlation_id=correlation,
-        )
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    correlation = uuid.uuid4().hex
+    log.exception("unexpected error %s on %s %s", correlation, request.method, request.url.path)
+    return problem(
+        500,
+        "internal_error",
+        "Internal error",
+        f"an unexpected error occurred; quote {correlation} when reporting it",
+        instance=request.url.path,
+        correlation_id=correlation,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``: domain errors, invalid requests, HTTP errors,
+    database rejections, and anything unexpected (a 500 with a correlation id to quote)."""
+    app.exception_handler(DomainError)(_domain)
+    app.exception_handler(RequestValidationError)(_validation)
+    app.exception_handler(StarletteHTTPException)(_http)
+    app.exception_handler(psycopg.Error)(_database)
+    app.exception_handler(Exception)(_unexpected)

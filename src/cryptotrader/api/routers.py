@@ -8,13 +8,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cryptotrader.accounts.router import router as accounts
-from cryptotrader.api.stream import router as stream
 from cryptotrader.auth.router import router as auth
 from cryptotrader.backtest.router import router as backtests
 from cryptotrader.market.router import router as market
 from cryptotrader.portfolios.router import router as portfolios
 from cryptotrader.profiles.router import router as profiles
 from cryptotrader.strategies.router import router as strategies
+from cryptotrader.stream.router import router as stream
 from cryptotrader.templates.router import router as templates
 from cryptotrader.trading.router import router as trading
 from cryptotrader.watchlists.router import router as watchlists

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from cryptotrader.audit.schemas import Actor
@@ -31,6 +32,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _row(
+    actor: Actor,
+    action: str,
+    resource_type: str,
+    resource_id: object,
+    details: dict[str, Any] | None,
+    user_id: UUID | None,
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "details": Jsonb(_plain(details or {})),
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        "user_id": user_id or actor.user_id,
+    }
+
+
 async def record(
     conn: Conn,
     actor: Actor,
@@ -44,16 +64,17 @@ async def record(
     """Record ``action`` on a resource in ``conn``'s transaction. The row belongs to
     ``user_id`` when given (an action on a user's behalf, e.g. sign-up), else to the
     actor's user (none for the system)."""
-    await execute(
-        conn,
-        Q["record"],
-        {
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": None if resource_id is None else str(resource_id),
-            "details": Jsonb(_plain(details or {})),
-            "ip": actor.ip,
-            "user_agent": actor.user_agent,
-            "user_id": user_id or actor.user_id,
-        },
-    )
+    row = _row(actor, action, resource_type, resource_id, details, user_id)
+    await execute(conn, Q["record"], row)
+
+
+def record_sync(
+    conn: psycopg.Connection[Any],
+    actor: Actor,
+    action: str,
+    resource_type: str,
+    resource_id: object = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """:func:`record` on a synchronous connection (the CSV candle import's)."""
+    conn.execute(Q["record"], _row(actor, action, resource_type, resource_id, details, None))

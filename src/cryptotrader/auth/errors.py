@@ -29,6 +29,7 @@ class WeakPassword(AuthError):
 class EmailTaken(AuthError):
     status = 409
     code = "email_taken"
+    example_detail = "a user with email alice@example.com already exists"
     title = "Email already registered"
 
 
@@ -38,6 +39,7 @@ class InvalidCredentials(AuthError):
 
     status = 401
     code = "invalid_credentials"
+    example_detail = "invalid email or password"
     title = "Invalid email or password"
 
     def __init__(self) -> None:
@@ -47,6 +49,7 @@ class InvalidCredentials(AuthError):
 class UserBanned(AuthError):
     status = 403
     code = "user_banned"
+    example_detail = "this user is banned"
     title = "User is banned"
 
 
@@ -56,6 +59,7 @@ class LoginRateLimited(AuthError):
 
     status = 429
     code = "rate_limited"
+    example_detail = "too many failed logins; try again in 42 seconds"
     title = "Too many login attempts"
 
     def __init__(self, retry_after: int) -> None:
@@ -66,6 +70,7 @@ class LoginRateLimited(AuthError):
 class InvalidRefreshToken(AuthError):
     status = 401
     code = "invalid_refresh_token"
+    example_detail = "the refresh token is unknown, expired or revoked"
     title = "Invalid or expired refresh token"
 
 
@@ -75,6 +80,7 @@ class RefreshTokenReused(AuthError):
 
     status = 401
     code = "refresh_token_reused"
+    example_detail = "this refresh token was already used; the session has been revoked"
     title = "Refresh token reused"
 
     def __init__(self) -> None:

@@ -30,6 +30,8 @@ from cryptotrader.auth.errors import (
     WeakPassword,
 )
 from cryptotrader.auth.schemas import (
+    Identity,
+    IssuedRefreshToken,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
@@ -37,7 +39,6 @@ from cryptotrader.auth.schemas import (
     TokenResponse,
     UserOut,
 )
-from cryptotrader.auth.service import Identity, IssuedRefreshToken
 from cryptotrader.auth.tokens import InvalidToken, issue_access_token
 from cryptotrader.config import Settings
 from cryptotrader.errors import InvalidRequest, NotAuthenticated
@@ -231,8 +232,4 @@ async def logout(body: LogoutRequest, ctx: Context) -> Response:
     responses=problems.responses(NotAuthenticated, InvalidToken),
 )
 async def me(caller: SignedIn) -> UserOut:
-    async with caller.service_unit() as conn:
-        user = await service.get_identity(conn, caller.user_id)
-    if user is None:
-        raise InvalidToken("the token's user no longer exists")
-    return UserOut.of(user)
+    return UserOut.of(await service.current_user(caller.pool, caller.user_id))

@@ -1,8 +1,12 @@
-"""Bodies of the auth API. Inputs refuse unknown fields; emails are normalised and
-passwords checked here, so a bad one is a 422 naming its field."""
+"""The auth domain's shapes: users, sessions and tokens as the service returns them, the
+email and password rules, and the bodies of the auth API. Inputs refuse unknown fields;
+emails are normalised and passwords checked here, so a bad one is a 422 naming its field."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
@@ -10,12 +14,101 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from cryptotrader.auth.errors import InvalidEmail, WeakPassword
-from cryptotrader.auth.service import (
-    MAX_PASSWORD_LENGTH,
-    Identity,
-    check_password,
-    normalise_email,
-)
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class User:
+    id: UUID
+    email: str
+    display_name: str | None
+    is_admin: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user as sessions and access tokens describe them."""
+
+    id: UUID
+    email: str
+    display_name: str | None
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class Credentials:
+    identity: Identity
+    password_hash: str | None
+    banned: bool
+
+
+@dataclass(frozen=True)
+class LoginGate:
+    """The outcome of opening a login attempt: refused for ``retry_after`` seconds, or
+    allowed as attempt ``attempt_id`` (recorded as a failure until marked succeeded) with
+    the credentials of the email, if it is registered."""
+
+    retry_after: int | None
+    attempt_id: int | None
+    credentials: Credentials | None
+
+
+@dataclass(frozen=True)
+class IssuedRefreshToken:
+    token: str  # the raw token: returned to the client once, never stored
+    id: UUID
+    family_id: UUID
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What refreshing a token did. ``rotated``: ``token`` replaces the presented one;
+    ``reused``: an already rotated token came back and its family (``revoked`` tokens) was
+    revoked; ``invalid``: unknown, expired or revoked by logout; ``banned``: the user is."""
+
+    outcome: Literal["rotated", "reused", "invalid", "banned"]
+    user: Identity | None = None
+    family_id: UUID | None = None
+    token: IssuedRefreshToken | None = None
+    revoked: int = 0
+
+
+@dataclass(frozen=True)
+class Revocation:
+    user_id: UUID
+    family_id: UUID
+    revoked: int
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidEmail(f"not a valid email address: {email!r}")
+    return email
+
+
+def check_password(password: str) -> None:
+    """Raise WeakPassword unless the password is 8-128 characters with a letter and a digit."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise WeakPassword(
+            f"password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    if not (any(c.isalpha() for c in password) and any(c.isdigit() for c in password)):
+        raise WeakPassword("password must contain at least one letter and one digit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Session:
+    """A signed-in user and the refresh token of their new session."""
+
+    user: Identity
+    refresh: IssuedRefreshToken
+
 
 _EMAIL_EXAMPLE = "alice@example.com"
 _PASSWORD_EXAMPLE = "correct-horse-42"  # noqa: S105 - an OpenAPI example

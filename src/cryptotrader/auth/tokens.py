@@ -25,6 +25,7 @@ _verified: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = OrderedD
 
 class InvalidToken(NotAuthenticated):
     code = "invalid_token"
+    example_detail = "access token rejected: Signature has expired"
     title = "Invalid or expired token"
 
 

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from cryptotrader.analytics.metrics import periods_per_year, summarize
-from cryptotrader.backtest.broker import DAY_MS, Broker
+from cryptotrader.backtest.broker import Broker
 from cryptotrader.backtest.errors import InvalidCandles
 from cryptotrader.backtest.fast import run_signals
+from cryptotrader.backtest.fills import DAY_MS
 from cryptotrader.backtest.types import BacktestConfig, BacktestResult, Progress
 from cryptotrader.strategies.base import (
     Action,
@@ -83,14 +84,14 @@ def run_backtest(
     if benchmark is not None and np.shape(benchmark) != (n,):
         raise ValueError("benchmark must have one value per bar")
     indicators = _indicators(strategy, bars)
-    broker = Broker(bars, config)
-    if use_fast:
-        run_signals(bars, strategy, indicators, broker)
-        if progress is not None:
-            progress(n, n)
-    else:
-        _run_loop(bars, strategy, indicators, broker, progress)
-    return _result(bars, strategy, config, broker, use_fast, benchmark)
+    with Broker(bars, config) as broker:  # its decimal context, once for the run
+        if use_fast:
+            run_signals(bars, strategy, indicators, broker)
+            if progress is not None:
+                progress(n, n)
+        else:
+            _run_loop(bars, strategy, indicators, broker, progress)
+        return _result(bars, strategy, config, broker, use_fast, benchmark)
 
 
 def _indicators(strategy: Strategy[Any], bars: Bars) -> dict[str, FloatArray]:

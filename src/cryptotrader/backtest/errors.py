@@ -27,4 +27,5 @@ class SessionNotCancellable(DomainError):
 
     status = 409
     code = "backtest_not_cancellable"
+    example_detail = "backtest session is completed, not pending or running"
     title = "Backtest session cannot be cancelled"

@@ -11,11 +11,11 @@ fill:
   with a float bound and, where the leftover might buy 1e-8, sent to the broker;
 * a signal on the last bar is never executed.
 
-A trade with no +1 in between is booked in one call (:meth:`~.broker.Broker.round_trip`);
-the others, and every trade under the volume model, go through the broker's market
-orders. Both use the broker's fill arithmetic, and the equity curve is built from the
-broker's steps as for the loop, so fills, trades, final capital and equity are identical
-to the loop's (property-tested in ``tests/backtest/test_fast_path.py``).
+Each fill goes through the broker's market orders, the loop's own booking path, and the
+equity curve is built from the broker's steps as for the loop, so fills, trades, final
+capital and equity are identical to the loop's (property-tested in
+``tests/backtest/test_fast_path.py``). What the fast path saves is the loop's work on
+every bar: no context, no ``decide()`` call, no order for the bars where nothing fills.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def run_signals(
         raise ValueError(f"{strategy.name}: signals must be -1, 0 or 1")
     buys: list[int] = np.flatnonzero(executable > 0).tolist()
     sells: list[int] = np.flatnonzero(executable < 0).tolist()
-    with broker.exact(), _no_cycle_collection():
+    with _no_cycle_collection():
         _trade_signals(broker, buys, sells, bars.open, n)
 
 
@@ -75,36 +75,34 @@ def _no_cycle_collection() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            # the records made meanwhile would all be scanned by the first collection
+            # after this (the youngest generation holds them all, tens of ms for a
+            # million bars): move them, with every other tracked object, to the oldest
+            # generation, where they are scanned as long-lived objects are, seldom
+            gc.freeze()
             gc.enable()
+            gc.unfreeze()
 
 
 def _trade_signals(
     broker: Broker, buys: list[int], sells: list[int], opens: FloatArray, n: int
 ) -> None:
+    """Drive ``broker`` on its own (its decimal context entered by the caller)."""
     b = 0  # the next buy signal to look at
-    lean = broker.can_round_trip  # stays so: signals only ever buy all and sell all
     while b < len(buys):
         entry = buys[b]
         b += 1
         s = bisect.bisect_right(sells, entry)
         exit_at = sells[s] if s < len(sells) else n - 1  # n - 1: held to the end
         end = bisect.bisect_left(buys, exit_at, lo=b)
-        exit_fill = exit_at + 1 if exit_at < n - 1 else None
-        if end == b and lean:
-            # the common case, no +1 while holding: the whole trade in one call
-            if not broker.round_trip(entry + 1, exit_fill):
-                continue  # nothing affordable: still flat, the next +1 tries again
-        else:
-            if not broker.market_buy(entry + 1):
-                continue
-            if end > b:
-                _top_ups(broker, buys[b:end], opens)
-            if exit_fill is not None:
-                broker.market_sell(exit_fill)
-                lean = broker.can_round_trip
+        if not broker.market_buy(entry + 1):
+            continue  # nothing affordable: still flat, the next +1 tries again
+        if end > b:  # +1s while holding
+            _top_ups(broker, buys[b:end], opens)
         b = end
-        if exit_fill is None:
+        if exit_at == n - 1:
             return
+        broker.market_sell(exit_at + 1)
 
 
 def _top_ups(broker: Broker, repeats: list[int], opens: FloatArray) -> None:

@@ -181,3 +181,7 @@ SELECT id, session_name, symbol, timeframe, strategy_id,
 
 -- delete_session --
 DELETE FROM backtest_sessions WHERE id = %(id)s RETURNING id;
+
+-- hold_worker_lock --
+-- Held shared by each worker's connection for its whole life: /health counts the workers.
+SELECT pg_advisory_lock_shared(%(key)s)

@@ -59,14 +59,8 @@ ONE = responses(NotAuthenticated, SessionNotFound)
 )
 async def create_backtest(caller: SignedIn, body: BacktestCreate) -> Backtest:
     async with caller.unit() as conn:
-        row = await service.create_session(conn, caller.user_id, body.session_request())
-        await caller.audit(
-            conn,
-            "backtest.create",
-            "backtest_session",
-            row["id"],
-            {"symbol": row["symbol"], "timeframe": row["timeframe"], "sweep": bool(body.sweep)},
-        )
+        request = body.session_request()
+        row = await service.create_backtest(conn, caller.actor, caller.user_id, request)
         return Backtest.model_validate(row | {"strategy": body.strategy})
 
 
@@ -97,8 +91,7 @@ async def get_backtest(caller: SignedIn, session_id: UUID) -> Backtest:
 )
 async def cancel_backtest(caller: SignedIn, session_id: UUID) -> Backtest:
     async with caller.unit() as conn:
-        row = await service.stop_session(conn, session_id)
-        await caller.audit(conn, "backtest.cancel", "backtest_session", session_id)
+        row = await service.cancel_backtest(conn, caller.actor, session_id)
     return _backtest(row)
 
 
@@ -110,8 +103,7 @@ async def cancel_backtest(caller: SignedIn, session_id: UUID) -> Backtest:
 )
 async def delete_backtest(caller: SignedIn, session_id: UUID) -> None:
     async with caller.unit() as conn:
-        await service.delete_session(conn, session_id)
-        await caller.audit(conn, "backtest.delete", "backtest_session", session_id)
+        await service.delete_backtest(conn, caller.actor, session_id)
 
 
 @router.get(

@@ -32,6 +32,8 @@ import numpy as np
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.backtest.errors import SessionNotCancellable
 from cryptotrader.backtest.schemas import (
     BacktestSpec,
@@ -314,6 +316,27 @@ async def series_extent(conn: Conn, symbol: str, timeframe: str) -> tuple[dateti
     return row["first"], row["last"] + timedelta(seconds=TIMEFRAME_SECONDS[timeframe])
 
 
+async def resolve_range(
+    conn: Conn | None,
+    symbol: str,
+    timeframe: str,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    bars: Bars | None = None,
+) -> tuple[datetime, datetime]:
+    """A run's ``[start, end)``: a missing bound from ``bars`` (a CSV file; ``conn`` may be
+    None then), else from the stored series (:func:`series_extent`). Raises NoCandles."""
+    if bars is not None:
+        return bars_extent(bars, timeframe, start, end)
+    if start is None or end is None:
+        if conn is None:
+            raise ValueError("a range without bars needs a connection")
+        first, after_last = await series_extent(conn, symbol, timeframe)
+        start, end = start or first, end or after_last
+    return start, end
+
+
 # ------------------------------------------------------------------ sessions
 
 
@@ -364,6 +387,19 @@ async def create_session(conn: Conn, user_id: UUID, request: SessionRequest) -> 
         },
     )
     assert row is not None  # INSERT ... RETURNING
+    return row
+
+
+async def create_backtest(
+    conn: Conn, actor: Actor, user_id: UUID, request: SessionRequest
+) -> dict[str, Any]:
+    """:func:`create_session`, audited ``backtest.create`` (for the session's owner)."""
+    row = await create_session(conn, user_id, request)
+    details = {"symbol": row["symbol"], "timeframe": row["timeframe"]}
+    details["sweep"] = bool(request.sweep)
+    await audit.record(
+        conn, actor, "backtest.create", "backtest_session", row["id"], details, user_id=user_id
+    )
     return row
 
 
@@ -428,6 +464,21 @@ async def stop_session(conn: Conn, session_id: UUID) -> dict[str, Any]:
         status = (await get_session(conn, session_id))["status"]
         raise SessionNotCancellable(f"backtest session is {status}, not pending or running")
     return await get_session(conn, session_id)
+
+
+async def cancel_backtest(conn: Conn, actor: Actor, session_id: UUID) -> dict[str, Any]:
+    """:func:`stop_session`, audited ``backtest.cancel`` (for the session's owner)."""
+    row = await stop_session(conn, session_id)
+    await audit.record(
+        conn, actor, "backtest.cancel", "backtest_session", session_id, user_id=row["user_id"]
+    )
+    return row
+
+
+async def delete_backtest(conn: Conn, actor: Actor, session_id: UUID) -> None:
+    """:func:`delete_session`, audited ``backtest.delete``. Raises SessionNotFound."""
+    await delete_session(conn, session_id)
+    await audit.record(conn, actor, "backtest.delete", "backtest_session", session_id)
 
 
 async def delete_session(conn: Conn, session_id: UUID) -> None:

@@ -20,29 +20,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 from pydantic import ValidationError
 
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.backtest.schemas import SessionRequest
 from cryptotrader.backtest.service import (
     Outcome,
     Plan,
     Q,
-    create_session,
+    create_backtest,
     describe_error,
     execute_plan,
     load_bars,
@@ -50,7 +48,7 @@ from cryptotrader.backtest.service import (
     store_outcome,
 )
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
-from cryptotrader.db.session import Conn
+from cryptotrader.db.session import Conn, service_connection
 from cryptotrader.errors import DomainError
 from cryptotrader.strategies.base import Bars
 
@@ -61,20 +59,6 @@ LEASE_KEY = 0x43544254  # "CTBT": the first key of every session's lease (an int
 # the workers present (a bigint key: never one of the int4-pair leases)
 WORKER_LOCK_KEY = 0x43_54_57_4F_52_4B
 ORPHAN_ERROR = "the worker running this session stopped before it finished; run it again"
-_SERVICE = (
-    "SELECT set_config('role', 'service_role', false), set_config('request.jwt.claims', %s, false)"
-)
-
-
-@asynccontextmanager
-async def service_connection(conninfo: str) -> AsyncIterator[Conn]:
-    """An autocommit connection of the app role, ``service_role`` for its whole life: the
-    connection that claims, holds the lease and writes (each unit in ``conn.transaction()``)."""
-    async with await psycopg.AsyncConnection.connect(
-        conninfo, autocommit=True, row_factory=dict_row, options="-c TimeZone=UTC"
-    ) as conn:
-        await conn.execute(_SERVICE, [json.dumps({"role": "service_role"})])
-        yield conn
 
 
 # ------------------------------------------------------------------ claims and leases
@@ -192,6 +176,46 @@ async def _run_watched(
         raise
 
 
+async def _run_claimed(
+    conn: Conn,
+    session: dict[str, Any],
+    report: RunReport,
+    *,
+    bars: Bars | None,
+    stop: asyncio.Event | None,
+    on_progress: Callable[[float], None] | None,
+    processes: int | None,
+    progress_interval: float,
+) -> None:
+    """Plan, read the bars, run under watch and store: :func:`run_session`'s work, whose
+    failures it turns into the session's status."""
+    async with conn.transaction():
+        report.plan = plan = await plan_session(
+            conn, session, processes=processes, csv=bars is not None
+        )
+        if bars is None:
+            bars = await load_bars(
+                conn,
+                session["symbol"],
+                session["timeframe"],
+                session["start_date"],
+                session["end_date"],
+            )
+    report.bars = len(bars)
+    report.outcome = outcome = await _run_watched(
+        conn,
+        report.session_id,
+        bars,
+        plan,
+        stop=stop,
+        on_progress=on_progress,
+        interval=progress_interval,
+    )
+    async with conn.transaction():
+        stored = await store_outcome(conn, session, plan, outcome)
+    report.status = "completed" if stored else "cancelled"
+
+
 async def run_session(
     conn: Conn,
     session: dict[str, Any],
@@ -213,32 +237,16 @@ async def run_session(
     sid: UUID = session["id"]
     report = RunReport(sid, "running")
     try:
-        async with conn.transaction():
-            report.plan = plan = await plan_session(
-                conn, session, processes=processes, csv=bars is not None
-            )
-            if bars is None:
-                bars = await load_bars(
-                    conn,
-                    session["symbol"],
-                    session["timeframe"],
-                    session["start_date"],
-                    session["end_date"],
-                )
-        report.bars = len(bars)
-        outcome = await _run_watched(
+        await _run_claimed(
             conn,
-            sid,
-            bars,
-            plan,
+            session,
+            report,
+            bars=bars,
             stop=stop,
             on_progress=on_progress,
-            interval=progress_interval,
+            processes=processes,
+            progress_interval=progress_interval,
         )
-        report.outcome = outcome
-        async with conn.transaction():
-            stored = await store_outcome(conn, session, plan, outcome)
-        report.status = "completed" if stored else "cancelled"
     except SessionStopped as exc:
         report.status = "cancelled"
         if exc.reason == "worker stopping":
@@ -262,6 +270,7 @@ async def run_session(
 
 async def run_now(
     conninfo: str,
+    actor: Actor,
     user_id: UUID,
     request: SessionRequest,
     *,
@@ -269,14 +278,15 @@ async def run_now(
     on_progress: Callable[[float], None] | None = None,
     processes: int | None = None,
 ) -> tuple[dict[str, Any], RunReport]:
-    """Create a session for ``user_id`` and run it here at once (the CLI's ``--user``):
-    created and claimed in one transaction, so no worker can take it. Raises the
-    request's errors before anything is written."""
+    """Create a session for ``user_id`` on ``actor``'s behalf (audited as the API's) and
+    run it here at once (the CLI's ``--user``): created and claimed in one transaction, so
+    no worker can take it. Raises the request's errors before anything is written."""
     async with service_connection(conninfo) as conn:
         async with conn.transaction():
-            created = await create_session(conn, user_id, request)
+            created = await create_backtest(conn, actor, user_id, request)
             session = await claim_session(conn, created["id"])
-        assert session is not None  # created pending just now, in this transaction
+        if session is None:  # pragma: no cover - created pending just now, in this transaction
+            raise RuntimeError(f"backtest session {created['id']} vanished")
         report = await run_session(
             conn, session, bars=bars, on_progress=on_progress, processes=processes
         )
@@ -310,7 +320,7 @@ class BacktestWorker:
         while not stop.is_set():
             try:
                 async with service_connection(self.conninfo) as conn:
-                    await conn.execute("SELECT pg_advisory_lock_shared(%s)", [WORKER_LOCK_KEY])
+                    await execute(conn, Q["hold_worker_lock"], {"key": WORKER_LOCK_KEY})
                     await self._serve(conn, stop)
             except psycopg.OperationalError as exc:
                 log.warning("backtest worker: database unavailable (%s); retrying", exc)

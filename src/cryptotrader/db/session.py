@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 Conn = AsyncConnection[DictRow]
 Claims = Mapping[str, Any]
 
 _ENTER = "SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
+# the same switch for a whole session (a dedicated connection of a worker, the feed, the stream)
+_ENTER_SESSION = "SELECT set_config('role', %s, false), set_config('request.jwt.claims', %s, false)"
+_CURRENT_ROLE = "SELECT current_setting('role')"
+_SERVICE_CLAIMS = json.dumps({"role": "service_role"})
 
 
 def user_claims(
@@ -71,6 +76,34 @@ def as_anon(pool: AsyncConnectionPool[Conn]) -> AbstractAsyncContextManager[Conn
 def as_service(pool: AsyncConnectionPool[Conn]) -> AbstractAsyncContextManager[Conn]:
     """One transaction as ``service_role``, for workers and system jobs."""
     return _unit(pool, "service_role", {"role": "service_role"})
+
+
+@asynccontextmanager
+async def service_connection(conninfo: str, **kwargs: Any) -> AsyncIterator[Conn]:
+    """A dedicated autocommit connection of the app role that is ``service_role`` for its
+    whole life: the feed leader's, the stream listener's, a worker's (each unit of work on
+    it in ``conn.transaction()``). ``kwargs`` go to ``connect`` (e.g. ``connect_timeout``)."""
+    async with await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, row_factory=dict_row, options="-c TimeZone=UTC", **kwargs
+    ) as conn:
+        await conn.execute(_ENTER_SESSION, ["service_role", _SERVICE_CLAIMS])
+        yield conn
+
+
+@contextlib.contextmanager
+def service_role_within(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Inside the caller's open transaction of a synchronous connection: act as
+    ``service_role`` until the block ends, then as the role in force before (the CSV candle
+    import, run from the CLI on a connection that may belong to any role)."""
+    cur = conn.cursor(row_factory=tuple_row)
+    row = cur.execute(_CURRENT_ROLE).fetchone()
+    previous = str(row[0]) if row else "none"
+    cur.execute(_ENTER, ["service_role", _SERVICE_CLAIMS])
+    try:
+        yield
+    finally:
+        if not conn.broken and conn.info.transaction_status != TransactionStatus.INERROR:
+            cur.execute("SELECT set_config('role', %s, true)", [previous])
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from cryptotrader.market.candles import ImportReport, import_candles_csv
+from cryptotrader.market.candle_import import ImportReport, import_candles_csv
 from cryptotrader.market.schemas import Candle, CandleProvider, Timeframe
 
 

@@ -108,12 +108,8 @@ async def store_quotes(conn: Conn, quotes: list[Quote]) -> dict[str, Decimal]:
     for start in range(0, len(quotes), _NOTIFY_CHUNK):
         chunk = quotes[start : start + _NOTIFY_CHUNK]
         payload = {q.symbol: [str(q.price_usd), str(q.price_aud)] for q in chunk}
-        await execute(
-            conn,
-            "SELECT pg_notify(%s, json_build_object('type', 'prices', 'at', now(),"
-            " 'prices', %s::json)::text)",
-            [PRICE_CHANNEL, _json(payload)],
-        )
+        notice = {"channel": PRICE_CHANNEL, "prices": _json(payload)}
+        await execute(conn, Q["notify_prices"], notice)
     return {q.symbol: q.price_usd for q in quotes if old.get(q.symbol) != q.price_usd}
 
 

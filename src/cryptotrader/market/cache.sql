@@ -68,3 +68,12 @@ UPDATE market_feed_status
        error_count = error_count + (%(error)s::text IS NOT NULL)::int,
        symbols_updated = %(symbols)s, orders_processed = orders_processed + %(orders)s
  WHERE feed = 'market' AND leader = %(leader)s;
+
+-- notify_prices --
+-- One chunk of changed prices to the stream's listeners ({symbol: [usd, aud]}).
+SELECT pg_notify(%(channel)s,
+                 json_build_object('type', 'prices', 'at', now(), 'prices', %(prices)s::json)::text)
+
+-- try_feed_lock --
+-- The feed leader's lock: a session-level advisory lock, held while the connection lives.
+SELECT pg_try_advisory_lock(%(key)s) AS ok

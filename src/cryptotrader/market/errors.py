@@ -11,3 +11,6 @@ class NoCandles(InvalidRequest):
 
     code = "no_candles"
     title = "No candles"
+    example_detail = (
+        "no stored BTC bars of 1h, nor of a finer timeframe to build them from (stored: 1d)"
+    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -25,9 +24,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import psycopg
-from psycopg.rows import dict_row
 
-from cryptotrader.db.session import Conn
+from cryptotrader.db.calls import fetch_one
+from cryptotrader.db.session import Conn, service_connection
 from cryptotrader.errors import DomainError
 from cryptotrader.market import cache
 from cryptotrader.market.schemas import ProviderError, QuoteProvider, RateLimited
@@ -36,9 +35,6 @@ from cryptotrader.trading import service as trading
 log = logging.getLogger(__name__)
 
 FEED_LOCK_KEY = 0x43_54_46_45_45_44  # "CTFEED"
-_SERVICE = (
-    "SELECT set_config('role', 'service_role', false), set_config('request.jwt.claims', %s, false)"
-)
 
 
 @dataclass
@@ -65,10 +61,7 @@ class MarketFeed:
         """Lead when possible, stand by otherwise, until ``stop`` is set."""
         while not stop.is_set():
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True, row_factory=dict_row
-                ) as conn:
-                    await conn.execute(_SERVICE, [json.dumps({"role": "service_role"})])
+                async with service_connection(self.conninfo) as conn:
                     await self._lead_or_wait(conn, stop)
             except psycopg.OperationalError as exc:
                 log.warning("market feed: database unavailable (%s); retrying", exc)
@@ -77,8 +70,7 @@ class MarketFeed:
 
     async def _lead_or_wait(self, conn: Conn, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", [FEED_LOCK_KEY])
-            row = await cur.fetchone()
+            row = await fetch_one(conn, cache.Q["try_feed_lock"], {"key": FEED_LOCK_KEY})
             if row is not None and row["ok"]:
                 break
             await _sleep(stop, self.standby_poll)

@@ -31,20 +31,17 @@ async def build_provider(settings: Settings, conn: Conn) -> QuoteProvider:
             api_key_kind=settings.coingecko_api_kind,
         )
     if settings.market_provider == "replay":
-        from cryptotrader.market.replay import load_replay
+        from cryptotrader.market import replay
 
         coins = await cache.tracked_coins(conn)
         since = settings.replay_from
         rows = await fetch_all(
-            conn,
-            "SELECT min(open_time) AS first, max(open_time) AS last FROM market_candles"
-            " WHERE timeframe = %s",
-            [settings.replay_timeframe],
+            conn, replay.Q["timeframe_span"], {"timeframe": settings.replay_timeframe}
         )
         first, last = rows[0]["first"], rows[0]["last"]
         if first is None:
             raise ValueError(f"no {settings.replay_timeframe} candles to replay: import some first")
-        return await load_replay(
+        return await replay.load_replay(
             conn,
             [c.symbol for c in coins],
             settings.replay_timeframe,

@@ -312,3 +312,25 @@ SELECT t.timeframe
  WHERE EXISTS (SELECT 1 FROM market_candles c
                 WHERE c.symbol = %(symbol)s AND c.timeframe = t.timeframe)
  ORDER BY t.n;
+
+-- replay_candles --
+-- The stored bars a replay feed plays back, per symbol in time order.
+SELECT symbol, timeframe, open_time, open, high, low, close, volume
+  FROM market_candles
+ WHERE symbol = ANY(%(symbols)s) AND timeframe = %(timeframe)s
+   AND open_time >= %(since)s AND open_time < %(until)s
+ ORDER BY symbol, open_time
+
+-- timeframe_span --
+-- The first and last stored bar of a timeframe, over every symbol.
+SELECT min(open_time) AS first, max(open_time) AS last
+  FROM market_candles
+ WHERE timeframe = %(timeframe)s
+
+-- feed_status --
+-- The market feed's row (its last leader, refreshes, errors) with the seconds since its
+-- last good refresh; no row before a feed ever ran. The row outlives its leader: whether
+-- anyone leads now is lock_holders of the feed's lock (api/health.sql).
+SELECT *, extract(epoch FROM now() - last_success_at)::float8 AS lag_seconds
+  FROM market_feed_status
+ WHERE feed = 'market';

@@ -17,14 +17,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from cryptotrader.db.calls import fetch_all
+from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Candle, Quote, Timeframe, TrackedCoin
 
-_LOAD = (
-    "SELECT symbol, timeframe, open_time, open, high, low, close, volume FROM market_candles"
-    " WHERE symbol = ANY(%(symbols)s) AND timeframe = %(timeframe)s"
-    "   AND open_time >= %(since)s AND open_time < %(until)s ORDER BY symbol, open_time"
-)
+Q = load_queries("cryptotrader.market")
 
 
 @dataclass
@@ -97,9 +94,8 @@ async def load_replay(
     **kw: object,
 ) -> ReplayFeed:
     """A ReplayFeed over the stored candles of ``symbols`` in [since, until)."""
-    rows = await fetch_all(
-        conn, _LOAD, {"symbols": symbols, "timeframe": timeframe, "since": since, "until": until}
-    )
+    window = {"symbols": symbols, "timeframe": timeframe, "since": since, "until": until}
+    rows = await fetch_all(conn, Q["replay_candles"], window)
     candles: dict[str, list[Candle]] = {}
     for r in rows:
         candles.setdefault(r["symbol"], []).append(Candle.model_validate(r))

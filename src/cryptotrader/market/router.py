@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import Field, TypeAdapter
 
 from cryptotrader.api.deps import AnyCaller
-from cryptotrader.api.health import feed_status
 from cryptotrader.api.pagination import (
     Cursor,
     InvalidCursor,
@@ -25,11 +24,10 @@ from cryptotrader.api.pagination import (
 from cryptotrader.api.problems import responses
 from cryptotrader.db.session import as_anon
 from cryptotrader.errors import InvalidRequest, UnknownSymbol
-from cryptotrader.market import cache
-from cryptotrader.market.candles import AggregatedCandle, read_candles
+from cryptotrader.market import service
 from cryptotrader.market.errors import NoCandles
-from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Timeframe
-from cryptotrader.numbers import Price, Quantity
+from cryptotrader.market.schemas import CandleOut, FeedStatus, Timeframe
+from cryptotrader.market.service import Price
 
 router = APIRouter(prefix="/market", tags=["market"])
 MaxAge = Annotated[
@@ -37,40 +35,10 @@ MaxAge = Annotated[
 ]
 
 
-class FeedStatus(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "leader": "api-1:4127",
-                    "provider": "coingecko",
-                    "leader_since": "2025-01-15T08:00:04Z",
-                    "last_refresh_at": "2025-01-15T14:31:00Z",
-                    "last_success_at": "2025-01-15T14:31:00Z",
-                    "last_error": None,
-                    "refresh_count": 1302,
-                    "error_count": 3,
-                    "lag_seconds": 12.4,
-                }
-            ]
-        }
-    )
-
-    leader: str = Field(description="The process running the feed (host:pid).")
-    provider: str
-    leader_since: datetime
-    last_refresh_at: datetime | None
-    last_success_at: datetime | None
-    last_error: str | None
-    refresh_count: int
-    error_count: int
-    lag_seconds: float | None
-
-
 # The full price list is the same for every caller and changes once per feed refresh:
 # each process serves it from memory for up to PRICES_TTL seconds (ages may lag that much).
 PRICES_TTL = 0.5
-_PRICE_PAGE = TypeAdapter(Page[cache.Price])
+_PRICE_PAGE = TypeAdapter(Page[Price])
 
 
 class PriceListCache:
@@ -102,7 +70,7 @@ class PriceListCache:
 
 @router.get(
     "/prices",
-    response_model=Page[cache.Price],
+    response_model=Page[Price],
     responses=responses(InvalidRequest, InvalidCursor),
     summary="Every tracked price in USD and AUD, with its age",
     description=f"Public (a token, if sent, is not needed nor checked). The largest market "
@@ -123,7 +91,7 @@ async def prices(
     state = request.app.state
     if wanted is not None or after is not None:
         async with as_anon(state.pool) as conn:  # the same public rows for every caller
-            found = await cache.list_prices(
+            found = await service.list_prices(
                 conn, symbols=wanted, max_age_seconds=max_age_seconds, after=after, limit=limit
             )
         return Response(_price_page(found, limit), media_type="application/json")
@@ -137,7 +105,7 @@ async def prices(
     price_cache.refreshing.add(key)
     try:
         async with as_anon(state.pool) as conn:
-            found = await cache.list_prices(conn, max_age_seconds=max_age_seconds, limit=limit)
+            found = await service.list_prices(conn, max_age_seconds=max_age_seconds, limit=limit)
         body = _price_page(found, limit)
         price_cache.store(key, body, time.monotonic())
     finally:
@@ -145,54 +113,21 @@ async def prices(
     return Response(body, media_type="application/json")
 
 
-def _price_page(found: list[cache.Price], limit: int) -> bytes:
-    page = page_by(found, limit, cache.price_key)
-    return _PRICE_PAGE.dump_json(Page[cache.Price](items=found, next_cursor=page.next_cursor))
+def _price_page(found: list[Price], limit: int) -> bytes:
+    page = page_by(found, limit, service.price_key)
+    return _PRICE_PAGE.dump_json(Page[Price](items=found, next_cursor=page.next_cursor))
 
 
 @router.get(
     "/prices/{symbol}", responses=responses(UnknownSymbol, InvalidRequest), summary="One price"
 )
-async def price(caller: AnyCaller, symbol: str, max_age_seconds: MaxAge = 300) -> cache.Price:
+async def price(
+    caller: AnyCaller,
+    symbol: Annotated[str, Path(examples=["BTC"])],
+    max_age_seconds: MaxAge = 300,
+) -> Price:
     async with caller.unit() as conn:
-        found = await cache.list_prices(
-            conn, symbols=[symbol[:15]], max_age_seconds=max_age_seconds
-        )
-    if not found:
-        raise UnknownSymbol(f"unknown symbol {symbol.upper()[:15]}")
-    return found[0]
-
-
-class CandleOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "open_time": "2025-01-15T14:00:00Z",
-                    "open": "96880.0000000000",
-                    "high": "97310.0000000000",
-                    "low": "96750.0000000000",
-                    "close": "97250.0000000000",
-                    "volume": "412.53000000",
-                    "bars": 4,
-                    "complete": True,
-                }
-            ]
-        }
-    )
-
-    open_time: datetime
-    open: Price
-    high: Price
-    low: Price
-    close: Price
-    volume: Quantity = Field(description="Traded quantity of the asset.")
-    bars: int | None = Field(
-        default=None, description="Aggregated bars: how many source bars the bucket had."
-    )
-    complete: bool | None = Field(
-        default=None, description="Aggregated bars: whether no source bar was missing."
-    )
+        return await service.get_price(conn, symbol, max_age_seconds=max_age_seconds)
 
 
 class CandlePage(Page[CandleOut]):
@@ -202,17 +137,6 @@ class CandlePage(Page[CandleOut]):
         description="The stored bars the items come from: `timeframe` itself, or a finer "
         "one they were aggregated from."
     )
-
-
-def _utc(t: datetime | None) -> datetime | None:
-    """Naive times are UTC (as candles.py reads them)."""
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
-
-
-def _direction(text: str) -> str:
-    if text not in ("forward", "backward"):
-        raise ValueError(f"not a direction: {text!r}")
-    return text
 
 
 @router.get(
@@ -241,50 +165,25 @@ async def candles(
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=5000, description="Page size (at most 5000).")] = 500,
 ) -> CandlePage:
-    if (
-        source_timeframe is not None
-        and TIMEFRAME_SECONDS[source_timeframe] >= TIMEFRAME_SECONDS[timeframe]
-    ):
-        raise InvalidRequest("source_timeframe must be finer than timeframe")
-    since, until = _utc(since), _utc(until)
-    latest = since is None
-    key = decode_key(cursor, _direction, datetime.fromisoformat)
-    if key is not None:  # the next page: the cursor's side of its last bar
-        latest = key[0] == "backward"
-        if latest:
-            until = key[1] if until is None else min(until, key[1])
-        else:
-            after = key[1] + timedelta(microseconds=1)
-            since = after if since is None else max(since, after)
+    key = decode_key(cursor, service.direction, datetime.fromisoformat)
     async with caller.unit() as conn:
-        series = await read_candles(
+        window = await service.list_candles(
             conn,
             symbol,
             timeframe,
             source_timeframe=source_timeframe,
             start=since,
             end=until,
+            after=(key[0], key[1]) if key else None,
             limit=limit,
-            latest=latest,
         )
-    items = [
-        CandleOut.model_validate(
-            c.model_dump() | ({"complete": c.complete} if isinstance(c, AggregatedCandle) else {})
-        )
-        for c in series.bars
-    ]
-    next_cursor = None
-    if len(items) == limit:
-        next_cursor = (
-            encode_key("backward", items[0].open_time)
-            if latest
-            else encode_key("forward", items[-1].open_time)
-        )
-    return CandlePage(items=items, next_cursor=next_cursor, source_timeframe=series.source)
+    next_cursor = encode_key(*window.next_key) if window.next_key else None
+    return CandlePage(
+        items=window.items, next_cursor=next_cursor, source_timeframe=window.source_timeframe
+    )
 
 
 @router.get("/feed", summary="The market feed's leader, last refresh and lag")
 async def feed(caller: AnyCaller) -> FeedStatus | None:
     async with caller.unit() as conn:
-        row = await feed_status(conn)
-    return FeedStatus.model_validate(row) if row else None
+        return await service.feed_status(conn)

@@ -6,7 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from cryptotrader.numbers import Price, Quantity
 
 Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
 TIMEFRAME_SECONDS: dict[str, int] = {
@@ -94,3 +96,79 @@ class RateLimited(ProviderError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# The feed's status row (its last leader, refreshes, errors) and the lag of its last good
+# refresh. (No docstring: it would become the schema's description.)
+class FeedStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "leader": "api-1:4127",
+                    "provider": "coingecko",
+                    "leader_since": "2025-01-15T08:00:04Z",
+                    "last_refresh_at": "2025-01-15T14:31:00Z",
+                    "last_success_at": "2025-01-15T14:31:00Z",
+                    "last_error": None,
+                    "refresh_count": 1302,
+                    "error_count": 3,
+                    "lag_seconds": 12.4,
+                }
+            ]
+        }
+    )
+
+    leader: str = Field(description="The process running the feed (host:pid).")
+    provider: str
+    leader_since: datetime
+    last_refresh_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    refresh_count: int
+    error_count: int
+    lag_seconds: float | None
+
+
+class CandleOut(BaseModel):  # one bar as the API answers it
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "open_time": "2025-01-15T14:00:00Z",
+                    "open": "96880.0000000000",
+                    "high": "97310.0000000000",
+                    "low": "96750.0000000000",
+                    "close": "97250.0000000000",
+                    "volume": "412.53000000",
+                    "bars": 4,
+                    "complete": True,
+                }
+            ]
+        }
+    )
+
+    open_time: datetime
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Quantity = Field(description="Traded quantity of the asset.")
+    bars: int | None = Field(
+        default=None, description="Aggregated bars: how many source bars the bucket had."
+    )
+    complete: bool | None = Field(
+        default=None, description="Aggregated bars: whether no source bar was missing."
+    )
+
+
+Direction = Literal["forward", "backward"]
+
+
+class CandleWindow(BaseModel):
+    """One page of bars, the stored timeframe they come from, and where the next page
+    starts: (direction, the open time of the bar it goes on from), None after the last."""
+
+    items: list[CandleOut]
+    source_timeframe: Timeframe
+    next_key: tuple[Direction, datetime] | None

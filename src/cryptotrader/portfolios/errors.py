@@ -13,3 +13,4 @@ class PortfolioNotFound(NotFound):
 class PortfolioIsDefault(Conflict):
     code = "portfolio_is_default"
     title = "The default portfolio cannot be deleted"
+    example_detail = "make another portfolio the default one first"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
+from cryptotrader.accounts.errors import AccountNotFound
+from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.api.deps import SignedIn
 from cryptotrader.api.pagination import (
     Cursor,
@@ -17,12 +20,20 @@ from cryptotrader.api.pagination import (
     page_by,
 )
 from cryptotrader.api.problems import responses
-from cryptotrader.errors import AccountNotFound, InvalidRequest, NotAuthenticated
+from cryptotrader.errors import InvalidRequest, NotAuthenticated
 from cryptotrader.portfolios import service
 from cryptotrader.portfolios.errors import PortfolioIsDefault, PortfolioNotFound
-from cryptotrader.portfolios.schemas import MemberAdd, Portfolio, PortfolioCreate, PortfolioUpdate
+from cryptotrader.portfolios.schemas import (
+    EXAMPLE_PORTFOLIO_ID,
+    MemberAdd,
+    Portfolio,
+    PortfolioCreate,
+    PortfolioUpdate,
+)
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
+PortfolioId = Annotated[UUID, Path(examples=[EXAMPLE_PORTFOLIO_ID])]
+AccountId = Annotated[UUID, Path(examples=[EXAMPLE_ACCOUNT_ID])]
 ONE = responses(NotAuthenticated, PortfolioNotFound)
 MEMBERS = responses(NotAuthenticated, PortfolioNotFound, AccountNotFound)
 
@@ -49,15 +60,11 @@ async def list_portfolios(
 )
 async def create_portfolio(caller: SignedIn, body: PortfolioCreate) -> Portfolio:
     async with caller.unit() as conn:
-        portfolio = await service.create_portfolio(conn, body)
-        await caller.audit(
-            conn, "portfolio.create", "portfolio", portfolio.id, body.model_dump(mode="json")
-        )
-        return portfolio
+        return await service.create_portfolio(conn, caller.actor, body)
 
 
 @router.get("/{portfolio_id}", responses=ONE, summary="One portfolio, valued at current prices")
-async def get_portfolio(caller: SignedIn, portfolio_id: UUID) -> Portfolio:
+async def get_portfolio(caller: SignedIn, portfolio_id: PortfolioId) -> Portfolio:
     async with caller.unit() as conn:
         return await service.get_portfolio(conn, portfolio_id)
 
@@ -68,18 +75,10 @@ async def get_portfolio(caller: SignedIn, portfolio_id: UUID) -> Portfolio:
     summary="Rename, change mode, or make it your default",
 )
 async def update_portfolio(
-    caller: SignedIn, portfolio_id: UUID, body: PortfolioUpdate
+    caller: SignedIn, portfolio_id: PortfolioId, body: PortfolioUpdate
 ) -> Portfolio:
     async with caller.unit() as conn:
-        portfolio = await service.update_portfolio(conn, portfolio_id, body)
-        await caller.audit(
-            conn,
-            "portfolio.update",
-            "portfolio",
-            portfolio_id,
-            body.model_dump(mode="json", exclude_unset=True),
-        )
-        return portfolio
+        return await service.update_portfolio(conn, caller.actor, portfolio_id, body)
 
 
 @router.delete(
@@ -88,10 +87,9 @@ async def update_portfolio(
     responses=responses(NotAuthenticated, PortfolioNotFound, PortfolioIsDefault),
     summary="Delete a portfolio (its accounts stay); not the default one",
 )
-async def delete_portfolio(caller: SignedIn, portfolio_id: UUID) -> None:
+async def delete_portfolio(caller: SignedIn, portfolio_id: PortfolioId) -> None:
     async with caller.unit() as conn:
-        await service.delete_portfolio(conn, portfolio_id)
-        await caller.audit(conn, "portfolio.delete", "portfolio", portfolio_id)
+        await service.delete_portfolio(conn, caller.actor, portfolio_id)
 
 
 @router.post(
@@ -99,17 +97,9 @@ async def delete_portfolio(caller: SignedIn, portfolio_id: UUID) -> None:
     responses=MEMBERS,
     summary="Add one of your accounts (already a member: nothing changes)",
 )
-async def add_account(caller: SignedIn, portfolio_id: UUID, body: MemberAdd) -> Portfolio:
+async def add_account(caller: SignedIn, portfolio_id: PortfolioId, body: MemberAdd) -> Portfolio:
     async with caller.unit() as conn:
-        portfolio, changed = await service.add_account(conn, portfolio_id, body.account_id)
-        await caller.audit(
-            conn,
-            "portfolio.add_account",
-            "portfolio",
-            portfolio_id,
-            {"account_id": str(body.account_id), "changed": changed},
-        )
-        return portfolio
+        return await service.add_account(conn, caller.actor, portfolio_id, body.account_id)
 
 
 @router.delete(
@@ -117,14 +107,8 @@ async def add_account(caller: SignedIn, portfolio_id: UUID, body: MemberAdd) -> 
     responses=MEMBERS,
     summary="Take an account out of the portfolio (the account stays)",
 )
-async def remove_account(caller: SignedIn, portfolio_id: UUID, account_id: UUID) -> Portfolio:
+async def remove_account(
+    caller: SignedIn, portfolio_id: PortfolioId, account_id: AccountId
+) -> Portfolio:
     async with caller.unit() as conn:
-        portfolio = await service.remove_account(conn, portfolio_id, account_id)
-        await caller.audit(
-            conn,
-            "portfolio.remove_account",
-            "portfolio",
-            portfolio_id,
-            {"account_id": str(account_id)},
-        )
-        return portfolio
+        return await service.remove_account(conn, caller.actor, portfolio_id, account_id)

@@ -15,10 +15,13 @@ from uuid import UUID
 
 import psycopg
 
+from cryptotrader.accounts.errors import AccountNotFound
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
-from cryptotrader.errors import AccountNotFound, InvalidRequest
+from cryptotrader.errors import InvalidRequest
 from cryptotrader.portfolios.errors import PortfolioIsDefault, PortfolioNotFound
 from cryptotrader.portfolios.schemas import (
     Portfolio,
@@ -84,15 +87,20 @@ async def _lock(conn: Conn, portfolio_id: UUID) -> dict[str, Any]:
     return require(row, PortfolioNotFound())
 
 
-async def create_portfolio(conn: Conn, data: PortfolioCreate) -> Portfolio:
-    """A new, empty portfolio (not the default one)."""
+async def create_portfolio(conn: Conn, actor: Actor, data: PortfolioCreate) -> Portfolio:
+    """A new, empty portfolio (not the default one). Audited ``portfolio.create``."""
     row = await fetch_one(conn, Q["insert_portfolio"], data.model_dump())
-    return await get_portfolio(conn, require(row, PortfolioNotFound())["id"])
+    portfolio = await get_portfolio(conn, require(row, PortfolioNotFound())["id"])
+    details = data.model_dump(mode="json")
+    await audit.record(conn, actor, "portfolio.create", "portfolio", portfolio.id, details)
+    return portfolio
 
 
-async def update_portfolio(conn: Conn, portfolio_id: UUID, changes: PortfolioUpdate) -> Portfolio:
-    """Rename, change mode, or make it the default.
-    Raises PortfolioNotFound, InvalidRequest when nothing is given."""
+async def update_portfolio(
+    conn: Conn, actor: Actor, portfolio_id: UUID, changes: PortfolioUpdate
+) -> Portfolio:
+    """Rename, change mode, or make it the default. Raises PortfolioNotFound,
+    InvalidRequest when nothing is given. Audited ``portfolio.update`` with the changes."""
     fields = changes.model_dump(exclude_unset=True)
     await _lock(conn, portfolio_id)
     if not fields:
@@ -106,19 +114,25 @@ async def update_portfolio(conn: Conn, portfolio_id: UUID, changes: PortfolioUpd
         "set_is_default": "is_default" in fields,
     }
     row = await fetch_one(conn, Q["update_portfolio"], params)
-    return await get_portfolio(conn, require(row, PortfolioNotFound())["id"])
+    portfolio = await get_portfolio(conn, require(row, PortfolioNotFound())["id"])
+    details = changes.model_dump(mode="json", exclude_unset=True)
+    await audit.record(conn, actor, "portfolio.update", "portfolio", portfolio_id, details)
+    return portfolio
 
 
-async def delete_portfolio(conn: Conn, portfolio_id: UUID) -> None:
-    """Delete a portfolio (its accounts stay). Raises PortfolioNotFound, PortfolioIsDefault."""
+async def delete_portfolio(conn: Conn, actor: Actor, portfolio_id: UUID) -> None:
+    """Delete a portfolio (its accounts stay). Raises PortfolioNotFound, PortfolioIsDefault.
+    Audited ``portfolio.delete``."""
     if (await _lock(conn, portfolio_id))["is_default"]:
         raise PortfolioIsDefault("make another portfolio the default one first")
     require(await fetch_one(conn, Q["delete_portfolio"], {"id": portfolio_id}), PortfolioNotFound())
+    await audit.record(conn, actor, "portfolio.delete", "portfolio", portfolio_id)
 
 
-async def add_account(conn: Conn, portfolio_id: UUID, account_id: UUID) -> tuple[Portfolio, bool]:
-    """Add one of the caller's accounts; the portfolio and whether it changed (already a
-    member: nothing changes). Raises PortfolioNotFound, AccountNotFound."""
+async def add_account(conn: Conn, actor: Actor, portfolio_id: UUID, account_id: UUID) -> Portfolio:
+    """Add one of the caller's accounts (already a member: nothing changes). Raises
+    PortfolioNotFound, AccountNotFound. Audited ``portfolio.add_account`` with the account
+    and whether the portfolio changed."""
     await _lock(conn, portfolio_id)
     params = {"portfolio_id": portfolio_id, "account_id": account_id}
     try:
@@ -127,13 +141,21 @@ async def add_account(conn: Conn, portfolio_id: UUID, account_id: UUID) -> tuple
         if exc.diag.constraint_name == MEMBER_ACCOUNT_FK:
             raise AccountNotFound() from exc
         raise
-    return await get_portfolio(conn, portfolio_id), added is not None
+    portfolio = await get_portfolio(conn, portfolio_id)
+    details = {"account_id": str(account_id), "changed": added is not None}
+    await audit.record(conn, actor, "portfolio.add_account", "portfolio", portfolio_id, details)
+    return portfolio
 
 
-async def remove_account(conn: Conn, portfolio_id: UUID, account_id: UUID) -> Portfolio:
-    """Take an account out of the portfolio (the account itself stays).
-    Raises PortfolioNotFound, AccountNotFound (not a member)."""
+async def remove_account(
+    conn: Conn, actor: Actor, portfolio_id: UUID, account_id: UUID
+) -> Portfolio:
+    """Take an account out of the portfolio (the account itself stays). Raises
+    PortfolioNotFound, AccountNotFound (not a member). Audited ``portfolio.remove_account``."""
     await _lock(conn, portfolio_id)
     params = {"portfolio_id": portfolio_id, "account_id": account_id}
     require(await fetch_one(conn, Q["remove_member"], params), AccountNotFound())
-    return await get_portfolio(conn, portfolio_id)
+    portfolio = await get_portfolio(conn, portfolio_id)
+    details = {"account_id": str(account_id)}
+    await audit.record(conn, actor, "portfolio.remove_account", "portfolio", portfolio_id, details)
+    return portfolio

@@ -6,17 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from cryptotrader.accounts.errors import AccountArchived, AccountNotFound
 from cryptotrader.api.deps import SignedIn
 from cryptotrader.api.pagination import Cursor, InvalidCursor, Limit, Page, decode_key, page_by
 from cryptotrader.api.problems import responses
-from cryptotrader.errors import AccountArchived, AccountNotFound, InvalidRequest, NotAuthenticated
+from cryptotrader.errors import InvalidRequest, NotAuthenticated
 from cryptotrader.profiles import service
 from cryptotrader.profiles.errors import InvalidSetting, ProfileNotFound, UnknownSetting
 from cryptotrader.profiles.schemas import SETTINGS, Profile, ProfileUpdate, Setting, SettingValue
 
 router = APIRouter(prefix="/me", tags=["profile"])
 SETTING_NAMES = ", ".join(f"`{name}`" for name in SETTINGS)
-SettingName = Annotated[str, Path(max_length=64, description=f"One of {SETTING_NAMES}.")]
+SettingName = Annotated[
+    str,
+    Path(max_length=64, description=f"One of {SETTING_NAMES}.", examples=["display_currency"]),
+]
 ONE_SETTING = responses(NotAuthenticated, UnknownSetting)
 
 
@@ -33,15 +37,7 @@ async def get_profile(caller: SignedIn) -> Profile:
 )
 async def update_profile(caller: SignedIn, body: ProfileUpdate) -> Profile:
     async with caller.unit() as conn:
-        profile = await service.update_profile(conn, body)
-        await caller.audit(
-            conn,
-            "profile.update",
-            "profile",
-            profile.id,
-            body.model_dump(mode="json", exclude_unset=True),
-        )
-        return profile
+        return await service.update_profile(conn, caller.actor, body)
 
 
 def _setting_name(text: str) -> str:
@@ -85,14 +81,10 @@ async def get_setting(caller: SignedIn, name: SettingName) -> Setting:
 )
 async def put_setting(caller: SignedIn, name: SettingName, body: SettingValue) -> Setting:
     async with caller.unit() as conn:
-        setting = await service.put_setting(conn, name, body.value)
-        await caller.audit(conn, "setting.update", "setting", name, {"value": setting.value})
-        return setting
+        return await service.put_setting(conn, caller.actor, name, body.value)
 
 
 @router.delete("/settings/{name}", responses=ONE_SETTING, summary="Reset a setting to its default")
 async def reset_setting(caller: SignedIn, name: SettingName) -> Setting:
     async with caller.unit() as conn:
-        setting = await service.reset_setting(conn, name)
-        await caller.audit(conn, "setting.reset", "setting", name)
-        return setting
+        return await service.reset_setting(conn, caller.actor, name)

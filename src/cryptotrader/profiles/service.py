@@ -12,14 +12,19 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 from pydantic import JsonValue, ValidationError
 
+from cryptotrader.accounts.errors import AccountArchived, AccountNotFound
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import execute, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
-from cryptotrader.errors import AccountNotFound, InvalidRequest
+from cryptotrader.errors import InvalidRequest
 from cryptotrader.profiles.errors import InvalidSetting, ProfileNotFound, UnknownSetting
 from cryptotrader.profiles.schemas import SETTINGS, Profile, ProfileUpdate, Setting, SettingRule
 
 Q = load_queries("cryptotrader.profiles")
+# Raised by our SQL (HINT = code) for default_account_id: importing it registers its code.
+SQL_REJECTIONS = (AccountArchived,)
 
 
 async def get_profile(conn: Conn) -> Profile:
@@ -28,8 +33,9 @@ async def get_profile(conn: Conn) -> Profile:
     return Profile.model_validate(require(row, ProfileNotFound()))
 
 
-async def update_profile(conn: Conn, changes: ProfileUpdate) -> Profile:
-    """Change the display name and/or avatar. Raises InvalidRequest when nothing is given."""
+async def update_profile(conn: Conn, actor: Actor, changes: ProfileUpdate) -> Profile:
+    """Change the display name and/or avatar. Raises InvalidRequest when nothing is given.
+    Audited ``profile.update`` with the changes."""
     fields = changes.model_dump(exclude_unset=True)
     if not fields:
         raise InvalidRequest("no field to change")
@@ -40,7 +46,10 @@ async def update_profile(conn: Conn, changes: ProfileUpdate) -> Profile:
         "avatar_url": fields.get("avatar_url"),
     }
     row = await fetch_one(conn, Q["update_profile"], params)
-    return Profile.model_validate(require(row, ProfileNotFound()))
+    profile = Profile.model_validate(require(row, ProfileNotFound()))
+    details = changes.model_dump(mode="json", exclude_unset=True)
+    await audit.record(conn, actor, "profile.update", "profile", profile.id, details)
+    return profile
 
 
 def _rule(name: str) -> SettingRule:
@@ -87,11 +96,12 @@ async def get_setting(conn: Conn, name: str) -> Setting:
     return await _setting(conn, name, row)
 
 
-async def put_setting(conn: Conn, name: str, value: JsonValue) -> Setting:
+async def put_setting(conn: Conn, actor: Actor, name: str, value: JsonValue) -> Setting:
     """Set one setting after checking the value against that setting's rule.
 
     Raises UnknownSetting, InvalidSetting (the detail names the rule), and for
-    ``default_account_id`` AccountNotFound; that account also becomes the default one.
+    ``default_account_id`` AccountNotFound, AccountArchived; that account also becomes the
+    default one. Audited ``setting.update`` with the value stored.
     """
     rule = _rule(name)
     try:
@@ -102,14 +112,19 @@ async def put_setting(conn: Conn, name: str, value: JsonValue) -> Setting:
         account = await fetch_one(conn, Q["make_default_account"], {"id": UUID(str(stored))})
         require(account, AccountNotFound())
     row = await fetch_one(conn, Q["upsert_setting"], {"name": name, "value": Jsonb(stored)})
-    return await _setting(conn, name, require(row, UnknownSetting()))
+    setting = await _setting(conn, name, require(row, UnknownSetting()))
+    await audit.record(conn, actor, "setting.update", "setting", name, {"value": setting.value})
+    return setting
 
 
-async def reset_setting(conn: Conn, name: str) -> Setting:
-    """Forget the caller's value: the setting reads as its default again. Raises UnknownSetting."""
+async def reset_setting(conn: Conn, actor: Actor, name: str) -> Setting:
+    """Forget the caller's value: the setting reads as its default again. Raises
+    UnknownSetting. Audited ``setting.reset``."""
     _rule(name)
     await execute(conn, Q["delete_setting"], {"name": name})
-    return await _setting(conn, name, None)
+    setting = await _setting(conn, name, None)
+    await audit.record(conn, actor, "setting.reset", "setting", name)
+    return setting
 
 
 def _first_problem(exc: ValidationError) -> str:

@@ -17,13 +17,13 @@ from cryptotrader.strategies.base import (
 from cryptotrader.strategies.errors import InvalidStrategyParameters, UnknownStrategy
 from cryptotrader.strategies.registry import (
     STRATEGIES,
-    StrategyInfo,
     build_strategy,
     describe,
     get_strategy,
     parse_param_pairs,
     validate_parameters,
 )
+from cryptotrader.strategies.schemas import StrategyInfo
 
 __all__ = [
     "API_VERSION",

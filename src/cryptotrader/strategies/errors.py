@@ -10,6 +10,10 @@ from cryptotrader.errors import InvalidRequest, NotFound
 class UnknownStrategy(InvalidRequest):
     code = "unknown_strategy"
     title = "Unknown strategy"
+    example_detail = (
+        "Unknown strategy 'sma_cross' (known: sma_crossover, ema_crossover, rsi_reversion,"
+        " macd, bollinger_breakout, dca, grid, buy_and_hold)"
+    )
 
 
 class InvalidStrategyParameters(InvalidRequest):
@@ -17,6 +21,7 @@ class InvalidStrategyParameters(InvalidRequest):
 
     code = "invalid_strategy_parameters"
     title = "Invalid strategy parameters"
+    example_detail = "sma_crossover: fast must be below slow"
 
     def __init__(
         self, detail: str | None = None, errors: list[dict[str, Any]] | None = None

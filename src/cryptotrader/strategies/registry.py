@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from cryptotrader.strategies.base import Strategy, StrategyParams
 from cryptotrader.strategies.builtins import BUILTIN_STRATEGIES
@@ -16,6 +16,7 @@ from cryptotrader.strategies.errors import (
     StrategyNotFound,
     UnknownStrategy,
 )
+from cryptotrader.strategies.schemas import StrategyInfo
 
 STRATEGIES: Mapping[str, type[Strategy[Any]]] = MappingProxyType(
     {cls.name: cls for cls in BUILTIN_STRATEGIES}
@@ -23,56 +24,6 @@ STRATEGIES: Mapping[str, type[Strategy[Any]]] = MappingProxyType(
 
 _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-EXAMPLE_STRATEGY: dict[str, Any] = {
-    "name": "sma_crossover",
-    "description": "Buy with all cash when the fast SMA crosses above the slow SMA; sell the"
-    " whole position when it crosses below.",
-    "version": 1,
-    "api_version": 1,
-    "signal_only": True,
-    "default_warmup": 30,
-    "parameters": {
-        "additionalProperties": False,
-        "properties": {
-            "fast": {
-                "default": 10,
-                "description": "Fast SMA length in bars (1 = the close itself)",
-                "maximum": 100000,
-                "minimum": 1,
-                "title": "Fast",
-                "type": "integer",
-            },
-            "slow": {
-                "default": 30,
-                "description": "Slow SMA length in bars",
-                "maximum": 100000,
-                "minimum": 2,
-                "title": "Slow",
-                "type": "integer",
-            },
-        },
-        "title": "SmaCrossoverParams",
-        "type": "object",
-    },
-}
-
-
-class StrategyInfo(BaseModel):
-    """One strategy as listed by the CLI and the API."""
-
-    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [EXAMPLE_STRATEGY]})
-
-    name: str
-    description: str
-    version: int
-    api_version: int
-    signal_only: bool
-    default_warmup: int
-    """Bars of warm-up with the default parameters."""
-    parameters: dict[str, Any]
-    """JSON schema of the parameters, with their defaults."""
 
 
 def get_strategy(name: str) -> type[Strategy[Any]]:

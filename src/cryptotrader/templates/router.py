@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Path, status
 
 from cryptotrader.api.deps import AnyCaller, SignedIn
 from cryptotrader.api.pagination import (
@@ -16,12 +17,18 @@ from cryptotrader.api.pagination import (
     encode_cursor,
 )
 from cryptotrader.api.problems import responses
-from cryptotrader.errors import InvalidRequest, NotAuthenticated, TemplateNotFound
+from cryptotrader.errors import InvalidRequest, NotAuthenticated
 from cryptotrader.templates import service
-from cryptotrader.templates.errors import InvalidRating, OwnTemplateRating
-from cryptotrader.templates.schemas import RatingRequest, Template, TemplateCreate
+from cryptotrader.templates.errors import InvalidRating, OwnTemplateRating, TemplateNotFound
+from cryptotrader.templates.schemas import (
+    EXAMPLE_TEMPLATE_ID,
+    RatingRequest,
+    Template,
+    TemplateCreate,
+)
 
 router = APIRouter(prefix="/account-templates", tags=["account templates"])
+TemplateId = Annotated[UUID, Path(examples=[EXAMPLE_TEMPLATE_ID])]
 MINE = responses(NotAuthenticated, TemplateNotFound)
 
 
@@ -52,15 +59,7 @@ async def list_templates(
 )
 async def create_template(caller: SignedIn, body: TemplateCreate) -> Template:
     async with caller.unit() as conn:
-        template = await service.create_template(conn, body)
-        await caller.audit(
-            conn,
-            "template.create",
-            "account_template",
-            template.id,
-            {"name": template.name, "is_public": template.is_public},
-        )
-        return template
+        return await service.create_template(conn, caller.actor, body)
 
 
 @router.get(
@@ -68,7 +67,7 @@ async def create_template(caller: SignedIn, body: TemplateCreate) -> Template:
     responses=responses(TemplateNotFound),
     summary="One template (public ones need no sign-in)",
 )
-async def get_template(caller: AnyCaller, template_id: UUID) -> Template:
+async def get_template(caller: AnyCaller, template_id: TemplateId) -> Template:
     async with caller.unit() as conn:
         return await service.get_template(conn, template_id, signed_in=caller.claims is not None)
 
@@ -81,10 +80,9 @@ async def get_template(caller: AnyCaller, template_id: UUID) -> Template:
     description="Only your own; any other template, public ones included, is "
     "`template_not_found`. Accounts opened from it keep existing.",
 )
-async def delete_template(caller: SignedIn, template_id: UUID) -> None:
+async def delete_template(caller: SignedIn, template_id: TemplateId) -> None:
     async with caller.unit() as conn:
-        await service.delete_template(conn, template_id)
-        await caller.audit(conn, "template.delete", "account_template", template_id)
+        await service.delete_template(conn, caller.actor, template_id)
 
 
 @router.post(
@@ -95,10 +93,6 @@ async def delete_template(caller: SignedIn, template_id: UUID) -> None:
     "template's `rating` is the average of all ratings. You cannot rate your own template "
     "(`own_template_rating`): its creator's rating would only inflate it.",
 )
-async def rate_template(caller: SignedIn, template_id: UUID, body: RatingRequest) -> Template:
+async def rate_template(caller: SignedIn, template_id: TemplateId, body: RatingRequest) -> Template:
     async with caller.unit() as conn:
-        template = await service.rate_template(conn, template_id, body.rating)
-        await caller.audit(
-            conn, "template.rate", "account_template", template_id, {"rating": body.rating}
-        )
-        return template
+        return await service.rate_template(conn, caller.actor, template_id, body.rating)

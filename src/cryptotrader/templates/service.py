@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
-from cryptotrader.errors import TemplateNotFound
-from cryptotrader.templates.errors import InvalidRating, OwnTemplateRating
+from cryptotrader.templates.errors import InvalidRating, OwnTemplateRating, TemplateNotFound
 from cryptotrader.templates.schemas import Template, TemplateCreate
 
 Q = load_queries("cryptotrader.templates")
@@ -61,20 +62,29 @@ async def get_template(conn: Conn, template_id: UUID, *, signed_in: bool = True)
     return (await _with_my_ratings(conn, [row], signed_in=signed_in))[0]
 
 
-async def create_template(conn: Conn, data: TemplateCreate) -> Template:
-    """A new template of the caller's (private unless ``is_public``)."""
+async def create_template(conn: Conn, actor: Actor, data: TemplateCreate) -> Template:
+    """A new template of the caller's (private unless ``is_public``). Audited
+    ``template.create``."""
     row = await fetch_one(conn, Q["insert_template"], data.model_dump())
-    return await get_template(conn, require(row, TemplateNotFound())["id"])
+    template = await get_template(conn, require(row, TemplateNotFound())["id"])
+    details = {"name": template.name, "is_public": template.is_public}
+    await audit.record(conn, actor, "template.create", "account_template", template.id, details)
+    return template
 
 
-async def delete_template(conn: Conn, template_id: UUID) -> None:
+async def delete_template(conn: Conn, actor: Actor, template_id: UUID) -> None:
     """Delete one of the caller's templates; accounts made from it stay, unlinked.
-    Raises TemplateNotFound for any other template, public ones included."""
+    Raises TemplateNotFound for any other template, public ones included. Audited
+    ``template.delete``."""
     require(await fetch_one(conn, Q["delete_template"], {"id": template_id}), TemplateNotFound())
+    await audit.record(conn, actor, "template.delete", "account_template", template_id)
 
 
-async def rate_template(conn: Conn, template_id: UUID, rating: int) -> Template:
+async def rate_template(conn: Conn, actor: Actor, template_id: UUID, rating: int) -> Template:
     """Rate a template 1 to 5 (again: replaces the earlier rating); its average follows.
-    Raises TemplateNotFound, OwnTemplateRating, InvalidRating."""
+    Raises TemplateNotFound, OwnTemplateRating, InvalidRating. Audited ``template.rate``."""
     await fetch_one(conn, Q["rate_template"], {"id": template_id, "rating": rating})
-    return await get_template(conn, template_id)
+    template = await get_template(conn, template_id)
+    details = {"rating": rating}
+    await audit.record(conn, actor, "template.rate", "account_template", template_id, details)
+    return template

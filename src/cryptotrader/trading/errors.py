@@ -8,4 +8,5 @@ from cryptotrader.errors import InvalidRequest
 
 class IdempotencyKeyReused(InvalidRequest):
     code = "idempotency_key_reused"
+    example_detail = "this Idempotency-Key was used for a different order"
     title = "Idempotency key reused with a different request"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
+from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.api.deps import SignedIn
 from cryptotrader.api.pagination import (
     Cursor,
@@ -22,7 +25,6 @@ from cryptotrader.api.pagination import (
 from cryptotrader.api.problems import responses
 from cryptotrader.errors import (
     AccountNotActive,
-    AccountNotFound,
     BotNotFound,
     DomainError,
     InsufficientFunds,
@@ -43,6 +45,7 @@ from cryptotrader.errors import (
 from cryptotrader.trading import service
 from cryptotrader.trading.errors import IdempotencyKeyReused
 from cryptotrader.trading.schemas import (
+    EXAMPLE_ORDER_ID,
     OrderFilter,
     OrderRequest,
     Trade,
@@ -51,6 +54,21 @@ from cryptotrader.trading.schemas import (
 )
 
 router = APIRouter(tags=["orders"])
+
+
+def _csv_example() -> str:
+    """The export's header and one row (the Trade model's example), as the export writes
+    them."""
+    trade: dict[str, object] = Trade.model_json_schema()["examples"][0]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(service.CSV_COLUMNS)
+    writer.writerow(["" if trade.get(c) is None else trade[c] for c in service.CSV_COLUMNS])
+    return out.getvalue()
+
+
+CSV_EXAMPLE = _csv_example()
+OrderId = Annotated[UUID, Path(examples=[EXAMPLE_ORDER_ID])]
 
 PLACE_ERRORS = responses(
     NotAuthenticated,
@@ -138,7 +156,7 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", responses=responses(NotAuthenticated, OrderNotFound))
-async def get_order(caller: SignedIn, order_id: UUID) -> Trade:
+async def get_order(caller: SignedIn, order_id: OrderId) -> Trade:
     async with caller.unit() as conn:
         return await service.get_order(conn, order_id)
 
@@ -148,11 +166,9 @@ async def get_order(caller: SignedIn, order_id: UUID) -> Trade:
     responses=responses(NotAuthenticated, OrderNotFound, OrderNotCancellable),
     summary="Cancel a pending order (and its one-cancels-other sibling)",
 )
-async def cancel_order(caller: SignedIn, order_id: UUID) -> Trade:
+async def cancel_order(caller: SignedIn, order_id: OrderId) -> Trade:
     async with caller.unit() as conn:
-        trade = await service.cancel_order(conn, order_id)
-        await caller.audit(conn, "order.cancel", "order", order_id)
-        return trade
+        return await service.cancel_order(conn, caller.actor, order_id)
 
 
 @router.get(
@@ -178,7 +194,9 @@ async def list_trades(
 
 @router.get(
     "/trades.csv",
-    responses=responses(NotAuthenticated, InvalidRequest, {200: {"content": {"text/csv": {}}}}),
+    responses=responses(
+        NotAuthenticated, InvalidRequest, {200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}}}
+    ),
     summary="Your fills as CSV (same filters as /trades)",
     response_class=StreamingResponse,
 )

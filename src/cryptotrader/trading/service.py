@@ -15,6 +15,8 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.accounts.errors import AccountNotFound  # noqa: F401 (maps its SQL code)
+from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import domain_errors, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
@@ -91,13 +93,16 @@ async def place_order(
     return PlacedOrder(trade=Trade.model_validate(row), replayed=replayed)
 
 
-async def cancel_order(conn: Conn, order_id: UUID) -> Trade:
+async def cancel_order(conn: Conn, actor: Actor, order_id: UUID) -> Trade:
     """Cancel a pending order (and its one-cancels-other sibling), releasing its reservation.
 
-    Raises OrderNotFound (also for another user's order) and OrderNotCancellable.
+    Raises OrderNotFound (also for another user's order) and OrderNotCancellable. Audited
+    ``order.cancel``.
     """
     row = await fetch_one(conn, Q["cancel_order"], {"order_id": order_id})
-    return Trade.model_validate(require(row, OrderNotFound()))
+    trade = Trade.model_validate(require(row, OrderNotFound()))
+    await audit.record(conn, actor, "order.cancel", "order", order_id)
+    return trade
 
 
 async def get_order(conn: Conn, order_id: UUID) -> Trade:

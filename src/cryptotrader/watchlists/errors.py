@@ -13,8 +13,10 @@ class WatchlistNotFound(NotFound):
 class WatchlistNameTaken(Conflict):
     code = "watchlist_name_taken"
     title = "You already have a watchlist with this name"
+    example_detail = "you already have a watchlist named 'Majors'"
 
 
 class WatchlistFull(Conflict):
     code = "watchlist_full"
     title = "Watchlist is full"
+    example_detail = "a watchlist holds at most 500 symbols"

@@ -22,6 +22,7 @@ from cryptotrader.errors import InvalidRequest, NotAuthenticated, UnknownSymbol
 from cryptotrader.watchlists import service
 from cryptotrader.watchlists.errors import WatchlistFull, WatchlistNameTaken, WatchlistNotFound
 from cryptotrader.watchlists.schemas import (
+    EXAMPLE_WATCHLIST_ID,
     SymbolAdd,
     SymbolList,
     Watchlist,
@@ -31,7 +32,8 @@ from cryptotrader.watchlists.schemas import (
 
 router = APIRouter(prefix="/watchlists", tags=["watchlists"])
 ONE = responses(NotAuthenticated, WatchlistNotFound)
-SymbolPath = Annotated[str, Path(min_length=1, max_length=15)]
+WatchlistId = Annotated[UUID, Path(examples=[EXAMPLE_WATCHLIST_ID])]
+SymbolPath = Annotated[str, Path(min_length=1, max_length=15, examples=["BTC"])]
 
 
 @router.get(
@@ -55,19 +57,11 @@ async def list_watchlists(
 )
 async def create_watchlist(caller: SignedIn, body: WatchlistCreate) -> Watchlist:
     async with caller.unit() as conn:
-        watchlist = await service.create_watchlist(conn, body)
-        await caller.audit(
-            conn,
-            "watchlist.create",
-            "watchlist",
-            watchlist.id,
-            {"name": watchlist.name, "symbols": len(watchlist.symbols)},
-        )
-        return watchlist
+        return await service.create_watchlist(conn, caller.actor, body)
 
 
 @router.get("/{watchlist_id}", responses=ONE, summary="One watchlist")
-async def get_watchlist(caller: SignedIn, watchlist_id: UUID) -> Watchlist:
+async def get_watchlist(caller: SignedIn, watchlist_id: WatchlistId) -> Watchlist:
     async with caller.unit() as conn:
         return await service.get_watchlist(conn, watchlist_id)
 
@@ -78,18 +72,10 @@ async def get_watchlist(caller: SignedIn, watchlist_id: UUID) -> Watchlist:
     summary="Rename, or make it your default watchlist",
 )
 async def update_watchlist(
-    caller: SignedIn, watchlist_id: UUID, body: WatchlistUpdate
+    caller: SignedIn, watchlist_id: WatchlistId, body: WatchlistUpdate
 ) -> Watchlist:
     async with caller.unit() as conn:
-        watchlist = await service.update_watchlist(conn, watchlist_id, body)
-        await caller.audit(
-            conn,
-            "watchlist.update",
-            "watchlist",
-            watchlist_id,
-            body.model_dump(mode="json", exclude_unset=True),
-        )
-        return watchlist
+        return await service.update_watchlist(conn, caller.actor, watchlist_id, body)
 
 
 @router.delete(
@@ -98,10 +84,9 @@ async def update_watchlist(
     responses=ONE,
     summary="Delete a watchlist",
 )
-async def delete_watchlist(caller: SignedIn, watchlist_id: UUID) -> None:
+async def delete_watchlist(caller: SignedIn, watchlist_id: WatchlistId) -> None:
     async with caller.unit() as conn:
-        await service.delete_watchlist(conn, watchlist_id)
-        await caller.audit(conn, "watchlist.delete", "watchlist", watchlist_id)
+        await service.delete_watchlist(conn, caller.actor, watchlist_id)
 
 
 @router.post(
@@ -109,17 +94,9 @@ async def delete_watchlist(caller: SignedIn, watchlist_id: UUID) -> None:
     responses=responses(NotAuthenticated, WatchlistNotFound, UnknownSymbol, WatchlistFull),
     summary="Add a symbol at the end (already there: nothing changes)",
 )
-async def add_symbol(caller: SignedIn, watchlist_id: UUID, body: SymbolAdd) -> Watchlist:
+async def add_symbol(caller: SignedIn, watchlist_id: WatchlistId, body: SymbolAdd) -> Watchlist:
     async with caller.unit() as conn:
-        watchlist, changed = await service.add_symbol(conn, watchlist_id, body.symbol)
-        await caller.audit(
-            conn,
-            "watchlist.add_symbol",
-            "watchlist",
-            watchlist_id,
-            {"symbol": body.symbol, "changed": changed},
-        )
-        return watchlist
+        return await service.add_symbol(conn, caller.actor, watchlist_id, body.symbol)
 
 
 @router.delete(
@@ -127,17 +104,11 @@ async def add_symbol(caller: SignedIn, watchlist_id: UUID, body: SymbolAdd) -> W
     responses=responses(ONE, InvalidRequest),
     summary="Remove a symbol (not there: nothing changes)",
 )
-async def remove_symbol(caller: SignedIn, watchlist_id: UUID, symbol: SymbolPath) -> Watchlist:
+async def remove_symbol(
+    caller: SignedIn, watchlist_id: WatchlistId, symbol: SymbolPath
+) -> Watchlist:
     async with caller.unit() as conn:
-        watchlist, changed = await service.remove_symbol(conn, watchlist_id, symbol)
-        await caller.audit(
-            conn,
-            "watchlist.remove_symbol",
-            "watchlist",
-            watchlist_id,
-            {"symbol": symbol.strip().upper(), "changed": changed},
-        )
-        return watchlist
+        return await service.remove_symbol(conn, caller.actor, watchlist_id, symbol)
 
 
 @router.put(
@@ -147,14 +118,8 @@ async def remove_symbol(caller: SignedIn, watchlist_id: UUID, symbol: SymbolPath
     description="The list becomes exactly `symbols`, in that order: each must have a price, "
     "none may repeat, at most 500.",
 )
-async def replace_symbols(caller: SignedIn, watchlist_id: UUID, body: SymbolList) -> Watchlist:
+async def replace_symbols(
+    caller: SignedIn, watchlist_id: WatchlistId, body: SymbolList
+) -> Watchlist:
     async with caller.unit() as conn:
-        watchlist = await service.replace_symbols(conn, watchlist_id, body.symbols)
-        await caller.audit(
-            conn,
-            "watchlist.replace_symbols",
-            "watchlist",
-            watchlist_id,
-            {"symbols": body.symbols},
-        )
-        return watchlist
+        return await service.replace_symbols(conn, caller.actor, watchlist_id, body.symbols)

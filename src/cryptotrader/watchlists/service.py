@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
@@ -61,18 +63,25 @@ async def _require_known(conn: Conn, symbols: list[str]) -> None:
         raise UnknownSymbol(f"no price for {', '.join(unknown)}")
 
 
-async def create_watchlist(conn: Conn, data: WatchlistCreate) -> Watchlist:
-    """A new watchlist. Raises UnknownSymbol, WatchlistNameTaken."""
+async def create_watchlist(conn: Conn, actor: Actor, data: WatchlistCreate) -> Watchlist:
+    """A new watchlist. Raises UnknownSymbol, WatchlistNameTaken. Audited
+    ``watchlist.create``."""
     await _require_known(conn, data.symbols)
     row = await fetch_one(conn, Q["insert_watchlist"], data.model_dump())
-    return Watchlist.model_validate(
+    watchlist = Watchlist.model_validate(
         require(row, WatchlistNameTaken(f"you already have a watchlist named {data.name!r}"))
     )
+    details = {"name": watchlist.name, "symbols": len(watchlist.symbols)}
+    await audit.record(conn, actor, "watchlist.create", "watchlist", watchlist.id, details)
+    return watchlist
 
 
-async def update_watchlist(conn: Conn, watchlist_id: UUID, changes: WatchlistUpdate) -> Watchlist:
-    """Rename it and/or make it (or stop it being) the default one.
-    Raises WatchlistNotFound, WatchlistNameTaken, InvalidRequest when nothing is given."""
+async def update_watchlist(
+    conn: Conn, actor: Actor, watchlist_id: UUID, changes: WatchlistUpdate
+) -> Watchlist:
+    """Rename it and/or make it (or stop it being) the default one. Raises
+    WatchlistNotFound, WatchlistNameTaken, InvalidRequest when nothing is given. Audited
+    ``watchlist.update`` with the changes."""
     fields = changes.model_dump(exclude_unset=True)
     await _lock(conn, watchlist_id)
     if not fields:
@@ -89,12 +98,16 @@ async def update_watchlist(conn: Conn, watchlist_id: UUID, changes: WatchlistUpd
         "is_default": fields.get("is_default"),
     }
     row = await fetch_one(conn, Q["update_watchlist"], params)
-    return Watchlist.model_validate(require(row, WatchlistNotFound()))
+    watchlist = Watchlist.model_validate(require(row, WatchlistNotFound()))
+    details = changes.model_dump(mode="json", exclude_unset=True)
+    await audit.record(conn, actor, "watchlist.update", "watchlist", watchlist_id, details)
+    return watchlist
 
 
-async def delete_watchlist(conn: Conn, watchlist_id: UUID) -> None:
-    """Raises WatchlistNotFound."""
+async def delete_watchlist(conn: Conn, actor: Actor, watchlist_id: UUID) -> None:
+    """Raises WatchlistNotFound. Audited ``watchlist.delete``."""
     require(await fetch_one(conn, Q["delete_watchlist"], {"id": watchlist_id}), WatchlistNotFound())
+    await audit.record(conn, actor, "watchlist.delete", "watchlist", watchlist_id)
 
 
 async def _set_symbols(conn: Conn, watchlist_id: UUID, symbols: list[str]) -> Watchlist:
@@ -102,9 +115,16 @@ async def _set_symbols(conn: Conn, watchlist_id: UUID, symbols: list[str]) -> Wa
     return Watchlist.model_validate(require(row, WatchlistNotFound()))
 
 
-async def add_symbol(conn: Conn, watchlist_id: UUID, symbol: str) -> tuple[Watchlist, bool]:
-    """Append a symbol; the watchlist and whether it changed (a symbol already there is a
-    no-op). Raises WatchlistNotFound, UnknownSymbol, WatchlistFull."""
+async def add_symbol(conn: Conn, actor: Actor, watchlist_id: UUID, symbol: str) -> Watchlist:
+    """Append a symbol (one already there is a no-op). Raises WatchlistNotFound,
+    UnknownSymbol, WatchlistFull. Audited ``watchlist.add_symbol`` with whether it changed."""
+    watchlist, changed = await _append(conn, watchlist_id, symbol)
+    details = {"symbol": symbol, "changed": changed}
+    await audit.record(conn, actor, "watchlist.add_symbol", "watchlist", watchlist_id, details)
+    return watchlist
+
+
+async def _append(conn: Conn, watchlist_id: UUID, symbol: str) -> tuple[Watchlist, bool]:
     current = await _lock(conn, watchlist_id)
     await _require_known(conn, [symbol])
     symbols: list[str] = current["symbols"]
@@ -115,20 +135,32 @@ async def add_symbol(conn: Conn, watchlist_id: UUID, symbol: str) -> tuple[Watch
     return await _set_symbols(conn, watchlist_id, [*symbols, symbol]), True
 
 
-async def remove_symbol(conn: Conn, watchlist_id: UUID, symbol: str) -> tuple[Watchlist, bool]:
-    """Remove a symbol (upper-cased); the watchlist and whether it changed.
-    Raises WatchlistNotFound."""
-    current = await _lock(conn, watchlist_id)
+async def remove_symbol(conn: Conn, actor: Actor, watchlist_id: UUID, symbol: str) -> Watchlist:
+    """Remove a symbol (upper-cased; one not there is a no-op). Raises WatchlistNotFound.
+    Audited ``watchlist.remove_symbol`` with whether it changed."""
     symbol = symbol.strip().upper()
+    watchlist, changed = await _remove(conn, watchlist_id, symbol)
+    details = {"symbol": symbol, "changed": changed}
+    await audit.record(conn, actor, "watchlist.remove_symbol", "watchlist", watchlist_id, details)
+    return watchlist
+
+
+async def _remove(conn: Conn, watchlist_id: UUID, symbol: str) -> tuple[Watchlist, bool]:
+    current = await _lock(conn, watchlist_id)
     symbols: list[str] = current["symbols"]
     if symbol not in symbols:
         return Watchlist.model_validate(current), False
     return await _set_symbols(conn, watchlist_id, [s for s in symbols if s != symbol]), True
 
 
-async def replace_symbols(conn: Conn, watchlist_id: UUID, symbols: list[str]) -> Watchlist:
+async def replace_symbols(
+    conn: Conn, actor: Actor, watchlist_id: UUID, symbols: list[str]
+) -> Watchlist:
     """Replace the symbols (a reorder, or a new set), each of which must have a price.
-    Raises WatchlistNotFound, UnknownSymbol."""
+    Raises WatchlistNotFound, UnknownSymbol. Audited ``watchlist.replace_symbols``."""
     await _lock(conn, watchlist_id)
     await _require_known(conn, symbols)
-    return await _set_symbols(conn, watchlist_id, symbols)
+    watchlist = await _set_symbols(conn, watchlist_id, symbols)
+    details = {"symbols": symbols}
+    await audit.record(conn, actor, "watchlist.replace_symbols", "watchlist", watchlist_id, details)
+    return watchlist

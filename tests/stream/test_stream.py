@@ -33,12 +33,12 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.uri import parse_uri
 
 from cryptotrader.api.app import create_app
-from cryptotrader.api.stream import LISTENER_APPLICATION_NAME, StreamConfig, StreamHub
 from cryptotrader.auth.tokens import issue_access_token
 from cryptotrader.config import Settings
 from cryptotrader.db.session import as_service, open_pool
 from cryptotrader.market.cache import store_quotes
 from cryptotrader.market.schemas import Quote
+from cryptotrader.stream.hub import LISTENER_APPLICATION_NAME, StreamHub
 from tests.support import TestDatabase, create_user, default_account
 from tests.support_targets import target_for
 
@@ -63,17 +63,19 @@ class Live:
 
 
 @contextmanager
-def live_server(
-    db: TestDatabase, config: StreamConfig | None = None, *, sndbuf: int | None = None
-) -> Iterator[Live]:
-    """The app served by uvicorn in a thread. ``sndbuf`` shrinks the kernel's send buffer of
+def live_server(db: TestDatabase, *, sndbuf: int | None = None, **stream: Any) -> Iterator[Live]:
+    """The app served by uvicorn in a thread, with ``stream`` among its settings (e.g.
+    ``stream_heartbeat_interval=0.1``). ``sndbuf`` shrinks the kernel's send buffer of
     every accepted connection (they inherit it from the listening socket), so a client that
     does not read pushes back after kilobytes rather than megabytes."""
     settings = Settings(
-        run_workers=False, pool_min_size=1, pool_max_size=2, jwt_secret=SecretStr(SECRET)
+        run_workers=False,
+        pool_min_size=1,
+        pool_max_size=2,
+        jwt_secret=SecretStr(SECRET),
+        **stream,
     )
     app = create_app(settings, target_for(db))
-    app.state.stream_config = config or StreamConfig()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if sndbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
@@ -322,8 +324,7 @@ def test_prices_from_the_cache_reach_clients(db: TestDatabase) -> None:
 
 def test_a_bad_missing_or_expired_token_closes_with_4401(db: TestDatabase) -> None:
     user, _ = trader(db)
-    config = StreamConfig(auth_timeout=0.5)
-    with live_server(db, config) as live:
+    with live_server(db, stream_auth_timeout=0.5) as live:
         with connect(f"{live.url}?token=not-a-token", open_timeout=30) as ws:
             assert closed_code(ws) == 4401
         forged, _ = issue_access_token("another-secret-" + "y" * 32, user, email="x@example.test")
@@ -370,7 +371,7 @@ def test_a_bad_missing_or_expired_token_closes_with_4401(db: TestDatabase) -> No
 def test_ping_pong_heartbeats_and_bad_messages(db: TestDatabase) -> None:
     user, _ = trader(db)
     with (
-        live_server(db, StreamConfig(heartbeat_interval=0.1)) as live,
+        live_server(db, stream_heartbeat_interval=0.1) as live,
         stream_client(live, user) as ws,
     ):
         ws.send(json.dumps({"type": "ping", "id": 7}))
@@ -439,10 +440,9 @@ def test_a_client_that_does_not_read_is_dropped_and_others_keep_receiving(
     db: TestDatabase,
 ) -> None:
     user, _ = trader(db)
-    config = StreamConfig(queue_size=16)
     big = {f"C{i:03d}": ["12345.678901", "18437.2"] for i in range(200)}  # ~6 kB a message
     with (
-        live_server(db, config, sndbuf=4096) as live,
+        live_server(db, sndbuf=4096, stream_queue_size=16) as live,
         stream_client(live, user, channels=["prices"]) as reader,
     ):
         slow = RawClient(live, token_for(user))
@@ -478,9 +478,8 @@ def test_a_client_that_does_not_read_is_dropped_and_others_keep_receiving(
 
 def test_the_listener_reconnects_and_tells_clients_to_resync(db: TestDatabase) -> None:
     user, account = trader(db)
-    config = StreamConfig(reconnect_initial=0.05)
     with (
-        live_server(db, config) as live,
+        live_server(db, stream_reconnect_initial=0.05) as live,
         stream_client(live, user, channels=["orders", "prices"]) as ws,
     ):
         with psycopg.connect(db.server.admin, autocommit=True) as admin:
