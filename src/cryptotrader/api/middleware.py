@@ -141,6 +141,7 @@ class Measure:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._cache: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,10 +160,22 @@ class Measure:
             await self.app(scope, receive, send_status)
         finally:
             template = _route_template(scope)
-            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], template).observe(
-                time.perf_counter() - started
+            counter, timer = self._children(scope["method"], template, status)
+            counter.inc()
+            timer.observe(time.perf_counter() - started)
+
+    def _children(self, method: str, template: str, status: int) -> tuple[Counter, Histogram]:
+        """The labelled metrics of a (method, route, status): looked up once, then kept
+        (prometheus_client's ``labels()`` takes a lock and builds a key every call). Routes
+        are templates, so the combinations are few."""
+        key = (method, template, status)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = (
+                self.metrics.requests.labels(method, template, str(status)),
+                self.metrics.latency.labels(method, template),
             )
+        return found
 
 
 def _route_template(scope: Scope) -> str:

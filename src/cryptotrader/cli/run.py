@@ -42,12 +42,16 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
     target, _ = migrate_target(settings)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"serving on http://{bind_host}:{bind_port} (database {target.describe()})")
+    # uvicorn formats each access line's fields before its logger drops them: above INFO
+    # there is nothing to log, so nothing to format
+    access_log = settings.log_level.upper() in ("DEBUG", "INFO")
     if workers == 1:
         uvicorn.run(
             create_app(settings, target),
             host=bind_host,
             port=bind_port,
             log_level=settings.log_level.lower(),
+            access_log=access_log,
         )
         return
     # several processes: each builds its app from the environment (the data dir's
@@ -59,6 +63,7 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
         host=bind_host,
         port=bind_port,
         log_level=settings.log_level.lower(),
+        access_log=access_log,
     )
 
 
