@@ -30,7 +30,34 @@ class DomainError(Exception):
 
     @classmethod
     def for_code(cls, code: str) -> type[DomainError] | None:
-        return cls._by_code.get(code)
+        """The error class of ``code``, wherever its domain defines it (every domain's
+        ``errors`` module is loaded on the first miss, so no caller has to import one only
+        to have its codes mapped)."""
+        found = cls._by_code.get(code)
+        if found is None and not _all_loaded:
+            _load_domain_errors()
+            found = cls._by_code.get(code)
+        return found
+
+
+_all_loaded = False
+
+
+def _load_domain_errors() -> None:
+    global _all_loaded
+    import importlib
+    import pkgutil
+
+    import cryptotrader
+
+    for module in pkgutil.iter_modules(cryptotrader.__path__):
+        if module.ispkg:
+            try:
+                importlib.import_module(f"cryptotrader.{module.name}.errors")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"cryptotrader.{module.name}.errors":
+                    raise
+    _all_loaded = True
 
 
 # Not found (another user's row is reported exactly like a missing one)

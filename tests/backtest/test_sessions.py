@@ -17,12 +17,14 @@ import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.backtest import service, tasks
 from cryptotrader.backtest.data import load_csv
 from cryptotrader.backtest.engine import run_backtest
+from cryptotrader.backtest.errors import SessionNotFound
 from cryptotrader.backtest.schemas import SessionRequest
 from cryptotrader.backtest.types import BacktestConfig, BacktestResult
-from cryptotrader.db.session import Conn, as_user, user_claims
+from cryptotrader.db.session import Conn, as_user, service_connection, user_claims
 from cryptotrader.market.candle_import import import_candles_csv
 from cryptotrader.strategies import registry
 from cryptotrader.strategies.base import Bars
@@ -56,11 +58,11 @@ def request(**changes: Any) -> SessionRequest:
 
 async def create(pool: Pool, user: UUID, req: SessionRequest) -> dict[str, Any]:
     async with as_user(pool, user_claims(user)) as conn:
-        return await service.create_session(conn, user, req)
+        return await service.create_backtest(conn, Actor(claims=user_claims(user)), user, req)
 
 
 async def run_next(db: TestDatabase, **options: Any) -> tasks.RunReport | None:
-    async with tasks.service_connection(db.app_conninfo) as conn:
+    async with service_connection(db.app_conninfo) as conn:
         return await tasks.BacktestWorker(db.app_conninfo, **options).run_next(conn)
 
 
@@ -314,7 +316,7 @@ async def test_two_claimers_never_get_the_same_session(
 
     async def claimer() -> list[UUID]:
         got = []
-        async with tasks.service_connection(db.app_conninfo) as conn:
+        async with service_connection(db.app_conninfo) as conn:
             while True:
                 async with conn.transaction():
                     row = await tasks.claim_next(conn)
@@ -337,8 +339,8 @@ async def test_a_claim_in_progress_is_skipped_not_waited_for(
     first = await create(pool, alice, request())
     second = await create(pool, alice, request())
     async with (
-        tasks.service_connection(db.app_conninfo) as one,
-        tasks.service_connection(db.app_conninfo) as two,
+        service_connection(db.app_conninfo) as one,
+        service_connection(db.app_conninfo) as two,
     ):
         async with one.transaction():
             got_one = await tasks.claim_next(one)
@@ -360,13 +362,13 @@ async def test_a_session_whose_runner_died_is_failed_not_left_running(
         alice = create_user(conn)
     dead = await create(pool, alice, request())
     alive = await create(pool, alice, request())
-    async with tasks.service_connection(db.app_conninfo) as runner, runner.transaction():
+    async with service_connection(db.app_conninfo) as runner, runner.transaction():
         assert (await tasks.claim_next(runner) or {}).get("id") == dead["id"]
     # runner's connection is gone, and with it the lease
-    async with tasks.service_connection(db.app_conninfo) as holder:
+    async with service_connection(db.app_conninfo) as holder:
         async with holder.transaction():
             assert (await tasks.claim_next(holder) or {}).get("id") == alive["id"]
-        async with tasks.service_connection(db.app_conninfo) as reaper, reaper.transaction():
+        async with service_connection(db.app_conninfo) as reaper, reaper.transaction():
             assert await tasks.fail_orphans(reaper) == [dead["id"]]
         await tasks.release_lease(holder, alive["id"])
     row = session_row(db, dead["id"])
@@ -452,7 +454,7 @@ async def test_a_stopping_worker_puts_its_session_back(
     stop = asyncio.Event()
 
     async def run() -> tasks.RunReport | None:
-        async with tasks.service_connection(db.app_conninfo) as conn:
+        async with service_connection(db.app_conninfo) as conn:
             worker = tasks.BacktestWorker(db.app_conninfo, progress_interval=0.05)
             return await worker.run_next(conn, stop)
 
@@ -482,11 +484,11 @@ async def test_users_see_only_their_own_sessions_and_results(
         assert len(await service.list_results(conn, made["id"])) == 1
         assert [s["id"] for s in await service.list_sessions(conn)] == [made["id"]]
     async with as_user(pool, user_claims(bob)) as conn:
-        with pytest.raises(service.SessionNotFound):
+        with pytest.raises(SessionNotFound):
             await service.get_session(conn, made["id"])
         assert await service.list_results(conn, made["id"]) == []
         assert await service.list_sessions(conn) == []
-        with pytest.raises(service.SessionNotFound):
+        with pytest.raises(SessionNotFound):
             await service.cancel_session(conn, made["id"])
     # the owner may not write results themselves
     with db.as_user(alice) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):

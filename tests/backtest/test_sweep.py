@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.backtest import service, sweep, tasks
+from cryptotrader.backtest.errors import InvalidSweep
 from cryptotrader.backtest.schemas import SessionRequest
 from cryptotrader.backtest.sweep import (
-    InvalidSweep,
     SweepRow,
     grid,
     parse_range,
@@ -23,7 +24,7 @@ from cryptotrader.backtest.sweep import (
     run_sweep,
 )
 from cryptotrader.backtest.types import BacktestConfig
-from cryptotrader.db.session import Conn, as_user, user_claims
+from cryptotrader.db.session import Conn, as_user, service_connection, user_claims
 from cryptotrader.market.candle_import import import_candles_csv
 from cryptotrader.strategies.base import Bars
 from cryptotrader.strategies.errors import UnknownStrategy
@@ -246,9 +247,9 @@ async def test_a_sweep_session_stores_one_ranked_row_per_combination(
         rank_by="sortino_ratio",
     )
     async with as_user(pool, user_claims(alice)) as conn:
-        made = await service.create_session(conn, alice, req)
+        made = await service.create_backtest(conn, Actor(claims=user_claims(alice)), alice, req)
     assert made["backtest_config"]["sweep"] == {"fast": [5, 10, 15, 20, 25], "slow": [20, 40, 60]}
-    async with tasks.service_connection(db.app_conninfo) as conn:
+    async with service_connection(db.app_conninfo) as conn:
         report = await tasks.BacktestWorker(db.app_conninfo, processes=2).run_next(conn)
     assert report is not None and report.status == "completed", report
 

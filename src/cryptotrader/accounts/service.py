@@ -13,11 +13,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from cryptotrader.accounts.errors import (
-    AccountArchived,
-    AccountNotFound,
-    AccountSuspensionForbidden,
-)
+from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.accounts.schemas import (
     Account,
     AccountCreate,
@@ -33,12 +29,8 @@ from cryptotrader.db.calls import fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
 from cryptotrader.errors import InvalidRequest
-from cryptotrader.templates.errors import TemplateNotFound
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderFilter, Trade
-
-# Raised by our SQL (HINT = code): importing them registers their codes.
-SQL_REJECTIONS = (AccountArchived, AccountSuspensionForbidden, TemplateNotFound)
 
 Q = load_queries("cryptotrader.accounts")
 MAX_PAGE = 500

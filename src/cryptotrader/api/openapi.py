@@ -77,11 +77,6 @@ _DETAILS = {
     "invalid_cursor": "the cursor is not one this API issued",
     "not_authenticated": "this endpoint needs a bearer access token",
 }
-# Details of errors whose classes do not carry an ``example_detail`` yet (auth, backtest,
-# trading): to move onto the classes, after which this goes.
-_PENDING_DETAILS = {
-    "invalid_sweep": "sweep parameter 'period' is not a parameter of sma_crossover",
-}
 _METRICS = """\
 # HELP cryptotrader_http_requests_total HTTP requests
 # TYPE cryptotrader_http_requests_total counter
@@ -335,7 +330,7 @@ def _drop_unreferenced(document: dict[str, Any], names: Iterable[str]) -> None:
 def add_examples(document: dict[str, Any], *, max_body_bytes: int) -> dict[str, Any]:
     """Give every operation of ``document`` its examples (in place); returns it."""
     limit = f"request bodies are limited to {max_body_bytes} bytes"
-    details = _PENDING_DETAILS | _DETAILS | {"payload_too_large": limit}
+    details = _DETAILS | {"payload_too_large": limit}
     composer = Composer(document.get("components", {}).get("schemas", {}))
     for schema in composer.components.values():
         if "examples" in schema:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cryptotrader.errors import DomainError, InvalidRequest
+from cryptotrader.errors import DomainError, InvalidRequest, NotFound
 
 
 class InvalidCandles(InvalidRequest):
@@ -29,3 +29,14 @@ class SessionNotCancellable(DomainError):
     code = "backtest_not_cancellable"
     example_detail = "backtest session is completed, not pending or running"
     title = "Backtest session cannot be cancelled"
+
+
+class InvalidSweep(InvalidRequest):
+    code = "invalid_sweep"
+    title = "Invalid parameter sweep"
+    example_detail = "sweep parameter 'period' is not a parameter of sma_crossover"
+
+
+class SessionNotFound(NotFound):
+    code = "backtest_session_not_found"
+    title = "Backtest session not found"

@@ -21,15 +21,13 @@ from cryptotrader.api.pagination import (
 )
 from cryptotrader.api.problems import responses
 from cryptotrader.backtest import service
-from cryptotrader.backtest.errors import SessionNotCancellable
+from cryptotrader.backtest.errors import InvalidSweep, SessionNotCancellable, SessionNotFound
 from cryptotrader.backtest.schemas import (
     Backtest,
     BacktestCreate,
     BacktestResultRow,
     BacktestSummary,
 )
-from cryptotrader.backtest.service import SessionNotFound
-from cryptotrader.backtest.sweep import InvalidSweep
 from cryptotrader.errors import InvalidRequest, NotAuthenticated
 from cryptotrader.strategies.errors import (
     InvalidStrategyParameters,

@@ -26,10 +26,10 @@ from pydantic import (
     model_validator,
 )
 
+from cryptotrader.backtest.errors import InvalidSweep
 from cryptotrader.backtest.sweep import (
     MAX_COMBINATIONS,
     RANK_METRICS,
-    InvalidSweep,
     ParamValue,
     parse_range,
 )

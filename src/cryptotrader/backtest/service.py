@@ -1,6 +1,6 @@
 """Backtest sessions and the plans they run (the CLI, the API and the worker share them).
 
-A session is created ``pending`` (:func:`create_session`); the worker (or the CLI) claims
+A session is created ``pending`` (:func:`create_backtest`); the worker (or the CLI) claims
 and runs it (``cryptotrader.backtest.tasks``): ``running`` -> ``completed`` | ``failed``
 (with ``error``), or ``cancelled`` by its owner before it finishes.
 
@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
-from cryptotrader.backtest.errors import SessionNotCancellable
+from cryptotrader.backtest.errors import SessionNotCancellable, SessionNotFound
 from cryptotrader.backtest.schemas import (
     BacktestSpec,
     SessionConfig,
@@ -49,7 +49,7 @@ from cryptotrader.backtest.types import BacktestConfig, BacktestResult
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
-from cryptotrader.errors import DomainError, InvalidRequest, NotFound
+from cryptotrader.errors import DomainError, InvalidRequest
 from cryptotrader.market.candles import aggregate_candles
 from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS
@@ -69,11 +69,6 @@ STATS_COLUMNS = (
     "sortino_ratio",
     "calmar_ratio",
 )
-
-
-class SessionNotFound(NotFound):
-    code = "backtest_session_not_found"
-    title = "Backtest session not found"
 
 
 # ------------------------------------------------------------------ plans (no database)
@@ -363,7 +358,7 @@ async def resolve_strategy(
     return name, stored | dict(cfg.parameters)
 
 
-async def create_session(conn: Conn, user_id: UUID, request: SessionRequest) -> dict[str, Any]:
+async def _new_session(conn: Conn, user_id: UUID, request: SessionRequest) -> dict[str, Any]:
     """A pending session for ``user_id`` (as that user, RLS checks it is the caller).
     The strategy, its parameters and the sweep are checked now, so a bad request is
     refused here rather than failing later. Raises StrategyNotFound, the registry's
@@ -393,8 +388,8 @@ async def create_session(conn: Conn, user_id: UUID, request: SessionRequest) -> 
 async def create_backtest(
     conn: Conn, actor: Actor, user_id: UUID, request: SessionRequest
 ) -> dict[str, Any]:
-    """:func:`create_session`, audited ``backtest.create`` (for the session's owner)."""
-    row = await create_session(conn, user_id, request)
+    """:func:`_new_session`, audited ``backtest.create`` (for the session's owner)."""
+    row = await _new_session(conn, user_id, request)
     details = {"symbol": row["symbol"], "timeframe": row["timeframe"]}
     details["sweep"] = bool(request.sweep)
     await audit.record(
@@ -457,7 +452,7 @@ async def list_session_page(
     )
 
 
-async def stop_session(conn: Conn, session_id: UUID) -> dict[str, Any]:
+async def _stop_session(conn: Conn, session_id: UUID) -> dict[str, Any]:
     """Cancel a pending or running session (a running one stops at its runner's next
     progress update) and return it. Raises SessionNotFound, SessionNotCancellable."""
     if not await cancel_session(conn, session_id):
@@ -467,8 +462,8 @@ async def stop_session(conn: Conn, session_id: UUID) -> dict[str, Any]:
 
 
 async def cancel_backtest(conn: Conn, actor: Actor, session_id: UUID) -> dict[str, Any]:
-    """:func:`stop_session`, audited ``backtest.cancel`` (for the session's owner)."""
-    row = await stop_session(conn, session_id)
+    """:func:`_stop_session`, audited ``backtest.cancel`` (for the session's owner)."""
+    row = await _stop_session(conn, session_id)
     await audit.record(
         conn, actor, "backtest.cancel", "backtest_session", session_id, user_id=row["user_id"]
     )
@@ -476,12 +471,12 @@ async def cancel_backtest(conn: Conn, actor: Actor, session_id: UUID) -> dict[st
 
 
 async def delete_backtest(conn: Conn, actor: Actor, session_id: UUID) -> None:
-    """:func:`delete_session`, audited ``backtest.delete``. Raises SessionNotFound."""
-    await delete_session(conn, session_id)
+    """:func:`_delete_session`, audited ``backtest.delete``. Raises SessionNotFound."""
+    await _delete_session(conn, session_id)
     await audit.record(conn, actor, "backtest.delete", "backtest_session", session_id)
 
 
-async def delete_session(conn: Conn, session_id: UUID) -> None:
+async def _delete_session(conn: Conn, session_id: UUID) -> None:
     """Delete a session and its results, whatever its status (a running one stops at its
     runner's next progress update). Raises SessionNotFound."""
     if await fetch_one(conn, Q["delete_session"], {"id": session_id}) is None:

@@ -28,8 +28,8 @@ from multiprocessing import forkserver
 from typing import Any, Literal
 
 from cryptotrader.backtest.engine import run_backtest
+from cryptotrader.backtest.errors import InvalidSweep
 from cryptotrader.backtest.types import BacktestConfig, BacktestResult
-from cryptotrader.errors import InvalidRequest
 from cryptotrader.strategies import registry
 from cryptotrader.strategies.base import Bars
 from cryptotrader.strategies.errors import InvalidStrategyParameters
@@ -57,11 +57,6 @@ RANK_METRICS: dict[str, Direction] = {
     "max_drawdown": "min",  # a positive fraction: smaller is better
     "volatility": "min",
 }
-
-
-class InvalidSweep(InvalidRequest):
-    code = "invalid_sweep"
-    title = "Invalid parameter sweep"
 
 
 # ------------------------------------------------------------------ ranges and grids

@@ -70,7 +70,8 @@ def _ceil_bucket(t: datetime, step: int) -> datetime:
     return _EPOCH + timedelta(microseconds=-(-micros // unit) * unit)
 
 
-def _aware(t: datetime | None) -> datetime | None:
+def as_utc(t: datetime | None) -> datetime | None:
+    """Naive datetimes are taken as UTC."""
     return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
@@ -102,8 +103,8 @@ async def get_candles(
         {
             "symbol": sym,
             "timeframe": tf,
-            "start": _aware(start),
-            "end": _aware(end),
+            "start": as_utc(start),
+            "end": as_utc(end),
             "limit": limit,
         },
     )

@@ -7,7 +7,7 @@ The one way in for readers: it wraps what the cache (market/cache.py) and the ca
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptotrader.db.calls import fetch_one
 from cryptotrader.db.queries import load_queries
@@ -15,7 +15,6 @@ from cryptotrader.db.session import Conn
 from cryptotrader.errors import InvalidRequest, UnknownSymbol
 from cryptotrader.market import cache, candles
 from cryptotrader.market.cache import Price, price_key
-from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import (
     TIMEFRAME_SECONDS,
     CandleOut,
@@ -26,8 +25,6 @@ from cryptotrader.market.schemas import (
 )
 
 Q = load_queries("cryptotrader.market")
-# Raised while reading bars: importing it registers its code.
-READ_REJECTIONS = (NoCandles,)
 list_prices = cache.list_prices
 
 __all__ = [
@@ -58,11 +55,6 @@ def direction(text: str) -> Direction:
     raise ValueError(f"not a direction: {text!r}")
 
 
-def _utc(t: datetime | None) -> datetime | None:
-    """Naive times are UTC (as candles.py reads them)."""
-    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
-
-
 async def list_candles(
     conn: Conn,
     symbol: str,
@@ -84,7 +76,7 @@ async def list_candles(
         and TIMEFRAME_SECONDS[source_timeframe] >= TIMEFRAME_SECONDS[timeframe]
     ):
         raise InvalidRequest("source_timeframe must be finer than timeframe")
-    start, end = _utc(start), _utc(end)
+    start, end = candles.as_utc(start), candles.as_utc(end)
     latest = start is None
     if after is not None:  # the next page: the key's side of its last bar
         latest = after[0] == "backward"

@@ -12,7 +12,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 from pydantic import JsonValue, ValidationError
 
-from cryptotrader.accounts.errors import AccountArchived, AccountNotFound
+from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import execute, fetch_all, fetch_one, require
@@ -23,8 +23,6 @@ from cryptotrader.profiles.errors import InvalidSetting, ProfileNotFound, Unknow
 from cryptotrader.profiles.schemas import SETTINGS, Profile, ProfileUpdate, Setting, SettingRule
 
 Q = load_queries("cryptotrader.profiles")
-# Raised by our SQL (HINT = code) for default_account_id: importing it registers its code.
-SQL_REJECTIONS = (AccountArchived,)
 
 
 async def get_profile(conn: Conn) -> Profile:

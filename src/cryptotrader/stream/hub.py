@@ -133,20 +133,21 @@ class StreamHub:
             return
         try:
             data = json.loads(payload)
-            if model is not PricesEvent and str(data.get("user_id")) not in self._by_user:
+            listeners = None if model is PricesEvent else self._by_user.get(str(data["user_id"]))
+            if model is not PricesEvent and not listeners:
                 return  # nobody of this user listens here: not worth a model
             event = model.model_validate(data)
-        except (ValueError, RecursionError, ValidationError, AttributeError):
+        except (ValueError, RecursionError, ValidationError, TypeError, KeyError):
             log.warning("stream: ignoring a %s event that is not one", channel)
             return
         if isinstance(event, PricesEvent):
             self._fan_prices(event)
-        else:
-            name = "orders" if isinstance(event, OrderEvent) else "notifications"
-            text = event.text()
-            for client in list(self._by_user.get(str(getattr(event, "user_id", None)), ())):
-                if name in client.channels:
-                    client.offer(text)
+            return
+        name = "orders" if isinstance(event, OrderEvent) else "notifications"
+        text = event.text()
+        for client in list(listeners or ()):
+            if name in client.channels:
+                client.offer(text)
 
     def _fan_prices(self, event: PricesEvent) -> None:
         text = event.text()

@@ -16,13 +16,11 @@ from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
-from cryptotrader.templates.errors import InvalidRating, OwnTemplateRating, TemplateNotFound
+from cryptotrader.templates.errors import TemplateNotFound
 from cryptotrader.templates.schemas import Template, TemplateCreate
 
 Q = load_queries("cryptotrader.templates")
 MAX_PAGE = 500
-# Raised by rate_template() in SQL (HINT = code); importing them registers their codes.
-RATING_REJECTIONS = (InvalidRating, OwnTemplateRating, TemplateNotFound)
 
 
 async def _with_my_ratings(

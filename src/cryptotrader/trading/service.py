@@ -15,14 +15,12 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
-from cryptotrader.accounts.errors import AccountNotFound  # noqa: F401 (maps its SQL code)
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import domain_errors, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, single_statement
 from cryptotrader.errors import OrderNotFound
-from cryptotrader.trading.errors import IdempotencyKeyReused  # noqa: F401 (maps its SQL code)
 from cryptotrader.trading.schemas import ALL_ORDERS, OrderFilter, OrderRequest, Trade, TradeFilter
 
 MAX_PAGE = 500
