@@ -35,17 +35,34 @@ $(DEV_STAMP): $(STAMP)
 install: $(DEV_STAMP) ## Create .venv and install the project with its dev tools
 
 .PHONY: chromium
-chromium: ## Install Debian's chromium for the browser tests, if missing (needs root)
-	@command -v chromium >/dev/null || { \
-		[ "$$(id -u)" = 0 ] || { echo "chromium is missing and installing it needs root:" \
-			"run 'sudo apt-get update && sudo apt-get install -y chromium'"; exit 1; }; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# Playwright's own Chromium where its download host is reachable, else the distribution's
+# chromium package (Debian's, installed with apt-get when running as root); says which.
+chromium: $(DEV_STAMP) ## Get a Chromium for the browser tests (Playwright's, else Debian's)
+	@if [ -n "$$CRYPTOTRADER_CHROMIUM" ]; then \
+		echo "browser tests: $$CRYPTOTRADER_CHROMIUM (from CRYPTOTRADER_CHROMIUM)"; \
+	elif $(BIN)/python -m tests.browser; then :; \
+	elif timeout 300 $(BIN)/playwright install chromium >$(VENV)/playwright-install.log 2>&1; then \
+		echo "browser tests: downloaded Playwright's Chromium"; \
+	elif command -v chromium >/dev/null; then \
+		echo "browser tests: Playwright's download failed ($(VENV)/playwright-install.log);" \
+			"using the distribution's $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "browser tests: Playwright's download failed; installing Debian's chromium (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "browser tests: no Chromium. Playwright's download failed ($(VENV)/playwright-install.log)" \
+			"and installing the distribution's needs root: sudo apt-get install -y chromium"; exit 1; \
+	fi
 
 .PHONY: run
 run: $(STAMP) ## Start PostgreSQL, migrate, seed demo data, serve the API with the market feed
 	$(BIN)/cryptotrader db migrate
 	$(BIN)/cryptotrader db seed
 	$(BIN)/cryptotrader serve
+
+.PHONY: screenshots
+screenshots: $(DEV_STAMP) chromium ## Regenerate the README's dashboard screenshots (docs/screenshots)
+	CRYPTOTRADER_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/web/test_browser.py -n 0 -q
 
 .PHONY: lint
 lint: $(DEV_STAMP) ## ruff check, ruff format --check, mypy --strict src

@@ -28,6 +28,9 @@ from cryptotrader.db.embedded import embedded_bin_dir, start_embedded
 from cryptotrader.db.session import Conn, open_pool
 from tests.support import APP_PASSWORD, APP_ROLE, PgServer, TestDatabase
 
+# the headless Chromium of the browser tests (tests/api/test_docs_offline.py, tests/web/)
+pytest_plugins = ("tests.browser",)
+
 # argon2id at the cheapest cost it allows (production: RFC 9106's t=3, m=64 MiB, p=4, which
 # is 0.3-0.5 s of CPU per hash on the reference machine, paid by every sign-up and sign-in of
 # the suite). Read once, by the first hash; subprocesses get it through ``cli_env``.

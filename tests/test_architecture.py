@@ -36,6 +36,7 @@ def _is_statement(text: str) -> bool:
 
 DOMAINS = (
     "accounts",
+    "admin",
     "auth",
     "backtest",
     "market",
@@ -203,6 +204,8 @@ PINNED = {
     "0023": "6ad4f4461a1217a848e7cded2a9cca39c7eb8b44ce55f35ac1bd044fa627fccf",
     "0024": "782d5b13840fc8bad2d90d8d3f9a44c4b67397cc0ed78e951a76e29f160e1bf1",
     "0025": "06c5243aa9956e8a8c84597220a35449fb662e238dd75a5f5eb5461f56714a76",
+    "0026": "4b9ff79e38b8225eb00cdb75be5bbfbecf7109424bd72b972b6678c5aa0973d9",
+    "0027": "051472ac5869700379bc2043b367a7c1fa0382397e114b2b5c56e7e36ddda66e",
 }
 
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -18,6 +14,7 @@ from pydantic import SecretStr
 from cryptotrader.api.app import create_app
 from cryptotrader.auth.tokens import issue_access_token
 from cryptotrader.config import Settings
+from tests.serve import serving
 from tests.support import TestDatabase, create_user
 from tests.support_targets import target_for
 
@@ -64,16 +61,5 @@ def live_url(app: FastAPI, db: TestDatabase) -> Iterator[str]:
     """The app served by uvicorn on a loopback port, for real concurrent clients."""
     with db.owner() as conn:
         conn.execute("UPDATE market_data_cache SET last_updated = now()")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the API server did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url

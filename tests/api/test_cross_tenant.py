@@ -92,6 +92,7 @@ def _own_account(t: Tenant) -> Any:
     return {"account_id": t.default_account}
 
 
+ADMIN_ONLY = "admin only: a non-admin gets not_found for any id (tests/admin)"
 RULES: dict[tuple[str, str], Walk | Skip] = {
     ("GET", "/accounts/{account_id}"): Walk(),
     ("PATCH", "/accounts/{account_id}"): Walk(lambda t: {"account_name": "Taken over"}),
@@ -103,6 +104,7 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("GET", "/accounts/{account_id}/positions"): Walk(),
     ("GET", "/accounts/{account_id}/audit"): Walk(),
     ("GET", "/accounts/{account_id}/trades"): Walk(),
+    ("GET", "/accounts/{account_id}/equity"): Walk(),
     ("GET", "/orders/{order_id}"): Walk(),
     ("POST", "/orders/{order_id}/cancel"): Walk(),
     ("GET", "/market/prices/{symbol}"): Skip("a public price keyed by ticker"),
@@ -132,6 +134,13 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("POST", "/backtests/{session_id}/cancel"): Walk(),
     ("DELETE", "/backtests/{session_id}"): Walk(),
     ("GET", "/backtests/{session_id}/results"): Walk(),
+    # every user's rows by design, for admins; anyone else gets not_found (tests/admin)
+    ("POST", "/admin/users/{user_id}/ban"): Skip(ADMIN_ONLY),
+    ("POST", "/admin/users/{user_id}/unban"): Skip(ADMIN_ONLY),
+    ("POST", "/admin/accounts/{account_id}/suspend"): Skip(ADMIN_ONLY),
+    ("POST", "/admin/accounts/{account_id}/unsuspend"): Skip(ADMIN_ONLY),
+    ("PATCH", "/admin/templates/{template_id}"): Skip(ADMIN_ONLY),
+    ("POST", "/admin/templates/{template_id}/retire"): Skip(ADMIN_ONLY),
 }
 
 

@@ -29,6 +29,9 @@ LISTS = {
     "GET /api/v1/strategies",
     "GET /api/v1/backtests",
     "GET /api/v1/backtests/{session_id}/results",
+    "GET /api/v1/admin/users",
+    "GET /api/v1/admin/accounts",
+    "GET /api/v1/admin/templates",
 }
 
 

@@ -240,6 +240,7 @@ def signed_in(api: Api) -> SignedIn:
         "symbol": "BTC",
         "name": "theme",
         "strategy_name": "sma_crossover",
+        "user_id": str(uuid.uuid4()),  # the admin routes' (a non-admin gets not_found)
     }
 
 

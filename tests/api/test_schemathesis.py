@@ -10,9 +10,6 @@ Generation is bounded and derandomized with a fixed seed, so a run is reproducib
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -22,13 +19,13 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-import uvicorn
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from cryptotrader.api.app import create_app
 from cryptotrader.profiles.schemas import SETTINGS
 from tests.api.conftest import api_settings, headers_for
+from tests.serve import serving
 from tests.support import TestDatabase, create_user
 from tests.support_targets import target_for
 
@@ -149,22 +146,11 @@ def target(module_db: TestDatabase) -> Iterator[Target]:
         user_id = create_user(conn)
         conn.execute("UPDATE market_data_cache SET last_updated = now()")
     app = create_app(api_settings(), target_for(module_db))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the API server did not start"
-        time.sleep(0.02)
-    t = Target(f"http://127.0.0.1:{port}", headers_for(user_id))
-    t.signup_rows["account_id"] = [t.get("/accounts")["items"][0]["id"]]
-    t.signup_rows["portfolio_id"] = [t.get("/portfolios")["items"][0]["id"]]
-    yield t
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        t = Target(url, headers_for(user_id))
+        t.signup_rows["account_id"] = [t.get("/accounts")["items"][0]["id"]]
+        t.signup_rows["portfolio_id"] = [t.get("/portfolios")["items"][0]["id"]]
+        yield t
 
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]

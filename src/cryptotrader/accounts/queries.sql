@@ -106,3 +106,40 @@ SELECT id, action, old_balance, new_balance, amount_changed, reason, created_at,
 
 -- account_exists --
 SELECT 1 FROM paper_trading_accounts WHERE id = %(id)s;
+
+-- equity_curves --
+-- Each account's equity after every fill of its current epoch: cash from the fills' cash
+-- flows, positions valued at each symbol's last fill price (a step curve; snapshots at
+-- market prices come with analytics). A position's value changes only when its symbol
+-- fills: from q' * p' to q * p, where q' = q - (this fill's signed quantity) and p' is the
+-- symbol's previous fill price; so the total is the running sum over the account of every
+-- fill's change in cash and in its own symbol's value (one window pass per partition).
+-- Thinned to about %(points)s points per account: every k-th fill and the last one.
+WITH acct AS (
+  SELECT id, epoch, initial_balance FROM paper_trading_accounts WHERE id = ANY(%(ids)s::uuid[])
+), fills AS (
+  SELECT t.account_id, t.filled_at AS at, t.id, t.execution_price AS price,
+         CASE WHEN t.side = 'buy' THEN -(t.total_value + t.fee) ELSE t.total_value - t.fee END
+           AS cash_change,
+         CASE WHEN t.side = 'buy' THEN t.amount ELSE -t.amount END AS signed,
+         sum(CASE WHEN t.side = 'buy' THEN t.amount ELSE -t.amount END) OVER bysymbol AS held,
+         lag(t.execution_price) OVER bysymbol AS previous_price
+    FROM paper_trades t JOIN acct a ON a.id = t.account_id AND t.account_epoch = a.epoch
+   WHERE t.account_id = ANY(%(ids)s::uuid[]) AND t.status = 'completed'
+     AND t.filled_at IS NOT NULL
+  WINDOW bysymbol AS (PARTITION BY t.account_id, t.symbol COLLATE "C"
+                      ORDER BY t.filled_at, t.id ROWS UNBOUNDED PRECEDING)
+), curve AS (
+  SELECT f.account_id, f.at, f.id,
+         a.initial_balance + sum(f.cash_change + f.held * f.price
+                                 - (f.held - f.signed) * coalesce(f.previous_price, 0))
+           OVER byaccount AS equity,
+         row_number() OVER byaccount AS n,
+         count(*) OVER (PARTITION BY f.account_id) AS total
+    FROM fills f JOIN acct a ON a.id = f.account_id
+  WINDOW byaccount AS (PARTITION BY f.account_id ORDER BY f.at, f.id ROWS UNBOUNDED PRECEDING)
+)
+SELECT account_id, at, round(equity, 8) AS equity
+  FROM curve
+ WHERE total <= %(points)s OR n = total OR n %% greatest(1, total / %(points)s) = 0
+ ORDER BY account_id, at, id;

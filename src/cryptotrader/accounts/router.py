@@ -22,6 +22,7 @@ from cryptotrader.accounts.schemas import (
     AccountStatus,
     AccountUpdate,
     AuditEntry,
+    EquityCurve,
     Position,
     ResetRequest,
 )
@@ -196,6 +197,23 @@ async def positions(
             limit=limit,
         )
     return page_by(items, limit, service.position_key)
+
+
+@router.get(
+    "/{account_id}/equity",
+    responses=ONE,
+    summary="The equity curve: after each fill, then now",
+    description="One point after every fill of the account's current epoch (cash from the "
+    "fills, positions valued at each symbol's last fill price), thinned to about `points`, "
+    "then the equity now at current prices; with the drawdown from the running high.",
+)
+async def equity(
+    caller: SignedIn,
+    account_id: AccountId,
+    points: Annotated[int, Query(ge=2, le=service.MAX_CURVE_POINTS)] = 1000,
+) -> EquityCurve:
+    async with caller.unit() as conn:
+        return await service.equity_curve(conn, account_id, points=points)
 
 
 @router.get(

@@ -22,6 +22,7 @@ from cryptotrader.numbers import (
     Percent,
     Price,
     Quantity,
+    Ratio,
     as_fixed,
 )
 
@@ -312,3 +313,51 @@ class AuditEntry(BaseModel):
             k: as_fixed(v, METADATA_DECIMALS[k]) if k in METADATA_DECIMALS else v
             for k, v in metadata.items()
         }
+
+
+class EquityPoint(BaseModel):
+    at: datetime
+    equity: Money
+    drawdown: Ratio = Field(
+        description="The fall from the curve's running high, as a fraction (0 to -1)."
+    )
+
+
+class EquityCurve(BaseModel):
+    """An account's equity after each fill of its current epoch (positions at their last
+    fill's price), thinned to at most ``points``, and its equity now at current prices."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "0b6f9d2e-4c1a-4e7b-9a35-d8e2f1c07b64",
+                    "points": [
+                        {
+                            "at": "2025-01-15T14:30:02Z",
+                            "equity": "99995.14757500",
+                            "drawdown": "0.00000000",
+                        },
+                        {
+                            "at": "2025-01-16T09:12:44Z",
+                            "equity": "100412.50000000",
+                            "drawdown": "0.00000000",
+                        },
+                    ],
+                    "max_drawdown": "0.00000000",
+                }
+            ]
+        }
+    )
+
+    account_id: UUID
+    points: list[EquityPoint]
+    max_drawdown: Ratio = Field(description="The deepest fall as a fraction (0 to -1).")
+
+
+class AccountTotals(BaseModel):
+    accounts: int
+    equity: Money
+    cash: Money
+    total_pnl: Money
+    total_pnl_percentage: Percent

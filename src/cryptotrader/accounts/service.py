@@ -6,7 +6,7 @@ user's account is simply not there: AccountNotFound, exactly like a missing one.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -19,8 +19,11 @@ from cryptotrader.accounts.schemas import (
     AccountCreate,
     AccountFromTemplate,
     AccountStatus,
+    AccountTotals,
     AccountUpdate,
     AuditEntry,
+    EquityCurve,
+    EquityPoint,
     Position,
 )
 from cryptotrader.audit import service as audit
@@ -197,3 +200,58 @@ async def list_audit(
         {"id": account_id, "limit": max(1, min(limit, MAX_PAGE))} | _after(after, "at", "id"),
     )
     return [AuditEntry.model_validate(r) for r in rows]
+
+
+MAX_CURVE_POINTS = 5000
+
+
+def _with_drawdown(account_id: UUID, points: list[tuple[datetime, Decimal]]) -> EquityCurve:
+    peak = Decimal(0)
+    deepest = Decimal(0)
+    out = []
+    for at, equity in points:
+        peak = max(peak, equity)
+        fall = (equity / peak - 1).quantize(Decimal("0.000001")) if peak > 0 else Decimal(0)
+        deepest = min(deepest, fall)
+        out.append(EquityPoint(at=at, equity=equity, drawdown=fall))
+    return EquityCurve(account_id=account_id, points=out, max_drawdown=deepest)
+
+
+async def equity_curves(
+    conn: Conn, accounts: list[Account], *, points: int = 500, now: datetime | None = None
+) -> dict[UUID, EquityCurve]:
+    """The equity curve of each of these accounts (read by the caller: RLS applies): one
+    point after every fill of the current epoch, positions at their last fill's price,
+    thinned to about ``points``; then the account's equity now, at current prices."""
+    points = max(2, min(points, MAX_CURVE_POINTS))
+    rows = await fetch_all(
+        conn, Q["equity_curves"], {"ids": [a.id for a in accounts], "points": points}
+    )
+    series: dict[UUID, list[tuple[datetime, Decimal]]] = {a.id: [] for a in accounts}
+    for row in rows:
+        series[row["account_id"]].append((row["at"], row["equity"]))
+    at_now = now or datetime.now(UTC)
+    for account in accounts:
+        if not series[account.id]:  # no fill yet: the opening balance
+            series[account.id].append((account.created_at, account.initial_balance))
+        series[account.id].append((max(at_now, series[account.id][-1][0]), account.equity))
+    return {a.id: _with_drawdown(a.id, series[a.id]) for a in accounts}
+
+
+async def equity_curve(conn: Conn, account_id: UUID, *, points: int = 1000) -> EquityCurve:
+    """One account's equity curve (:func:`equity_curves`). Raises AccountNotFound."""
+    account = await get_account(conn, account_id)
+    return (await equity_curves(conn, [account], points=points))[account_id]
+
+
+def totals(accounts: list[Account]) -> AccountTotals:
+    """What a list of accounts adds up to (the overview's header): equity, cash, PnL, and
+    the PnL as a percentage of the initial balances."""
+    equity = sum((a.equity for a in accounts), Decimal(0))
+    initial = sum((a.initial_balance for a in accounts), Decimal(0))
+    pnl = sum((a.total_pnl for a in accounts), Decimal(0))
+    cash = sum((a.balance + a.reserved_balance for a in accounts), Decimal(0))
+    share = (pnl / initial * 100).quantize(Decimal("0.000001")) if initial else Decimal(0)
+    return AccountTotals(
+        accounts=len(accounts), equity=equity, cash=cash, total_pnl=pnl, total_pnl_percentage=share
+    )

@@ -181,6 +181,16 @@ def drawdown(equity: Series) -> Drawdown:
     return _drawdown(e)
 
 
+def drawdown_series(equity: Series) -> list[float]:
+    """The fall from the running high at each point, ``e_i / max(e_0..e_i) - 1`` (0 at a
+    high, -0.25 a quarter below it): the drawdown curve drawn under an equity curve."""
+    e = _as_equity(equity)
+    if e.size == 0:
+        return []
+    peak = np.maximum.accumulate(e)
+    return [float(v) for v in e / peak - 1.0]
+
+
 def calmar_ratio(equity: Series, periods_per_year: float) -> float | None:
     """``CAGR / max_drawdown`` over the whole curve.
 

@@ -9,7 +9,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from cryptotrader import __version__
+from cryptotrader import __version__, web
 from cryptotrader.api import docs, middleware, openapi, parameters, problems
 from cryptotrader.api.health import Health, HealthUnavailable, assess
 from cryptotrader.api.routers import v1_routers
@@ -47,6 +47,7 @@ TAGS = (
     "portfolios",
     "strategies",
     "backtests",
+    "admin",
     "system",
 )
 DESCRIPTION = (
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, target: DatabaseTarget | None =
     middleware.install(app, settings)
     for router in v1_routers():
         app.include_router(router, prefix="/api/v1")
+    web.install(app)  # the dashboard's pages at /
     app.get(
         "/health",
         tags=["system"],

@@ -68,6 +68,12 @@ def caller_from(request: Request, credentials: HTTPAuthorizationCredentials | No
     claims = None
     if credentials is not None:
         claims = decode_access_token(request.app.state.jwt_secret, credentials.credentials)
+    return caller_from_claims(request, claims)
+
+
+def caller_from_claims(request: Request, claims: dict[str, Any] | None) -> Caller:
+    """The caller of a request whose claims are known (the dashboard reads them from its
+    session cookie)."""
     return Caller(
         pool=request.app.state.pool,
         claims=claims,

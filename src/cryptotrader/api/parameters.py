@@ -5,7 +5,8 @@ ignoring it and returning everything.
 One app-level dependency does it (``create_app`` installs it). The names a route takes are
 the ones its OpenAPI operation documents: every query parameter of the endpoint and its
 dependencies, by alias, the fields of a query model (``Annotated[Model, Query()]``) by
-theirs. WebSockets are left alone (the stream reads its ``token`` itself).
+theirs. WebSockets are left alone (the stream reads its ``token`` itself), and so are
+the dashboard's pages (routes outside the OpenAPI document).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ async def reject_unknown_query(connection: HTTPConnection) -> None:
     if connection.scope["type"] != "http" or not connection.scope.get("query_string"):
         return
     route = connection.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
+    if not isinstance(route, APIRoute) or not route.include_in_schema:
+        return  # the dashboard's pages are not API operations: a link may carry anything
     known = query_names(route)
     unknown = [name for name in dict.fromkeys(connection.query_params.keys()) if name not in known]
     if unknown:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from cryptotrader.accounts.router import router as accounts
+from cryptotrader.admin.router import router as admin
 from cryptotrader.auth.router import router as auth
 from cryptotrader.backtest.router import router as backtests
 from cryptotrader.market.router import router as market
@@ -33,4 +34,5 @@ def v1_routers() -> list[APIRouter]:
         portfolios,
         strategies,
         backtests,
+        admin,
     ]

@@ -39,7 +39,7 @@ from cryptotrader.auth.schemas import (
     TokenResponse,
     UserOut,
 )
-from cryptotrader.auth.tokens import InvalidToken, issue_access_token
+from cryptotrader.auth.tokens import InvalidToken, session_access_token
 from cryptotrader.config import Settings
 from cryptotrader.errors import InvalidRequest, NotAuthenticated
 
@@ -64,14 +64,7 @@ class AuthContext:
         return timedelta(minutes=self.settings.access_token_minutes)
 
     def tokens(self, user: Identity, refresh: IssuedRefreshToken) -> TokenResponse:
-        access, _ = issue_access_token(
-            self.jwt_secret,
-            user.id,
-            email=user.email,
-            admin=user.is_admin,
-            session_id=refresh.family_id,
-            ttl=self.access_ttl,
-        )
+        access, _ = session_access_token(self.jwt_secret, user, refresh.family_id, self.access_ttl)
         return TokenResponse(
             access_token=access,
             expires_in=int(self.access_ttl.total_seconds()),

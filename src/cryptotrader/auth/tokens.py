@@ -11,6 +11,7 @@ from uuid import UUID
 
 import jwt
 
+from cryptotrader.auth.schemas import Identity
 from cryptotrader.errors import NotAuthenticated
 
 AUDIENCE = "authenticated"
@@ -55,6 +56,16 @@ def issue_access_token(
     if session_id is not None:
         claims["session_id"] = str(session_id)
     return jwt.encode(claims, secret, algorithm="HS256"), expires
+
+
+def session_access_token(
+    secret: str, user: Identity, session_id: UUID, ttl: timedelta
+) -> tuple[str, datetime]:
+    """The access token of a signed-in session (the API's token response and the
+    dashboard's cookie hold the same one)."""
+    return issue_access_token(
+        secret, user.id, email=user.email, admin=user.is_admin, session_id=session_id, ttl=ttl
+    )
 
 
 def decode_access_token(secret: str, token: str) -> dict[str, Any]:

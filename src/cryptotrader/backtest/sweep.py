@@ -353,3 +353,28 @@ def rank(rows: Iterable[SweepRow], by: str = "sharpe_ratio") -> list[SweepRow]:
         )
         for n, r in enumerate(ordered, start=1)
     ]
+
+
+def heatmap(rows: Sequence[Mapping[str, Any]], x: str, y: str, metric: str) -> dict[str, Any]:
+    """A sweep's results as a grid over two of its parameters: ``cells[i][j]`` is the best
+    ``metric`` among the results with ``y = ys[i]`` and ``x = xs[j]`` (the best, when
+    other swept parameters vary too), None where none is defined."""
+
+    def order(v: Any) -> tuple[bool, Any]:
+        return (v is None, v)
+
+    xs = sorted({r["parameters"].get(x) for r in rows}, key=order)
+    ys = sorted({r["parameters"].get(y) for r in rows}, key=order)
+    cells: list[list[float | None]] = [[None] * len(xs) for _ in ys]
+    for r in rows:
+        value = r.get(metric)
+        i, j = ys.index(r["parameters"].get(y)), xs.index(r["parameters"].get(x))
+        best = cells[i][j]
+        if value is not None and (best is None or float(value) > best):
+            cells[i][j] = float(value)
+    return {
+        "x": {"name": x, "values": xs},
+        "y": {"name": y, "values": ys},
+        "metric": metric,
+        "cells": cells,
+    }

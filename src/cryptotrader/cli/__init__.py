@@ -1,16 +1,16 @@
 """The ``cryptotrader`` command line: the same services the API and the workers call.
 
-One module per command group (``db``, ``users``, ``market``, ``backtest``, ``accounts``;
-``run`` for ``serve``, ``worker`` and ``version``), ``render`` for what is printed and
-``common`` for what they share. A command parses its options, calls services in a unit of
-work as the service role (``common.run_service``) and renders; every command that changes
-data leaves the same ``audit_logs`` rows as the API."""
+One module per command group (``db``, ``users``, ``market``, ``backtest``, ``accounts``,
+``admin``; ``run`` for ``serve``, ``worker`` and ``version``), ``render`` for what is
+printed and ``common`` for what they share. A command parses its options, calls services
+in a unit of work as the service role (``common.run_service``) and renders; every command
+that changes data leaves the same ``audit_logs`` rows as the API."""
 
 from __future__ import annotations
 
 import typer
 
-from cryptotrader.cli import accounts, backtest, db, market, run, users
+from cryptotrader.cli import accounts, admin, backtest, db, market, run, users
 
 app = typer.Typer(
     help="CryptoTrader Pro: crypto paper trading on PostgreSQL.", no_args_is_help=True
@@ -21,6 +21,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(market.app, name="market")
 app.add_typer(backtest.app, name="backtest")
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(admin.app, name="admin")
 
 
 def main() -> None:

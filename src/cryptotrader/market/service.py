@@ -8,6 +8,7 @@ The one way in for readers: it wraps what the cache (market/cache.py) and the ca
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from cryptotrader.db.calls import fetch_one
 from cryptotrader.db.queries import load_queries
@@ -34,6 +35,7 @@ __all__ = [
     "list_candles",
     "list_prices",
     "price_key",
+    "usd_rate",
 ]
 
 
@@ -112,3 +114,14 @@ async def feed_status(conn: Conn) -> FeedStatus | None:
     """The market feed's status with ``lag_seconds``; None before any feed ran."""
     row = await fetch_one(conn, Q["feed_status"])
     return FeedStatus.model_validate(row) if row else None
+
+
+def usd_rate(prices: list[Price], currency: str) -> Decimal:
+    """Units of ``currency`` per USD, from the cached quotes' two prices (the median of
+    their ratios, so one odd quote does not move it); 1 for USD or with no quotes."""
+    if currency != "AUD":
+        return Decimal(1)
+    ratios = sorted(p.price_aud / p.price_usd for p in prices if p.price_usd > 0)
+    if not ratios:
+        return Decimal(1)
+    return ratios[len(ratios) // 2].quantize(Decimal("0.000001"))

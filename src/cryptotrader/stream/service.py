@@ -49,14 +49,30 @@ async def receive_text(websocket: WebSocket) -> str:
     return str(raw)
 
 
+SESSION_COOKIE = "ct_access"  # the dashboard's access token (cryptotrader/web/session.py)
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Whether the upgrade comes from a page of this host (a browser always sends Origin
+    on a websocket; another site's page must not ride the dashboard's cookie)."""
+    origin = websocket.headers.get("origin", "")
+    host = websocket.headers.get("host", "")
+    return bool(host) and origin.split("://", 1)[-1] == host
+
+
 def _bearer(websocket: WebSocket) -> str | None:
+    """The access token: the URL's, the Authorization header's, or, for the dashboard's
+    pages, the session cookie's."""
     token = websocket.query_params.get("token")
     if token:
         return token
     scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return value.strip() or None
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    if cookie and _same_origin(websocket):
+        return cookie
+    return None
 
 
 async def authenticate(websocket: WebSocket, secret: str, settings: Settings) -> dict[str, Any]:

@@ -28,6 +28,16 @@ SELECT (g.trade).*, g.replayed FROM gateway.place_order_v2(
   p_confidence_level => %(confidence_level)s, p_trade_category => %(trade_category)s,
   p_tags => %(tags)s, p_notes => %(notes)s) AS g;
 
+-- preview_order --
+-- What placing the order would do now (migration 0026): the estimated fill, reserve and
+-- resulting cash and position, or the engine's refusal; as the caller (RLS), writing nothing.
+SELECT %(account_id)s::uuid AS account_id, p.* FROM preview_paper_trade(
+  p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
+  p_amount => %(amount)s, p_order_type => %(order_type)s, p_limit_price => %(limit_price)s,
+  p_stop_price => %(stop_price)s, p_time_in_force => %(time_in_force)s,
+  p_expires_at => %(expires_at)s, p_stop_loss => %(stop_loss)s,
+  p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s) AS p;
+
 -- cancel_order --
 -- Cancel a pending order of the caller's and its one-cancels-other sibling.
 SELECT * FROM cancel_order(%(order_id)s);

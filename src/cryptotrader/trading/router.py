@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from typing import Annotated
 from uuid import UUID
 
@@ -23,6 +21,7 @@ from cryptotrader.api.pagination import (
     page_of,
 )
 from cryptotrader.api.problems import responses
+from cryptotrader.api.streaming import streamed_csv
 from cryptotrader.errors import (
     AccountNotActive,
     BotNotFound,
@@ -47,6 +46,7 @@ from cryptotrader.trading.errors import IdempotencyKeyReused
 from cryptotrader.trading.schemas import (
     EXAMPLE_ORDER_ID,
     OrderFilter,
+    OrderPreview,
     OrderRequest,
     Trade,
     TradeFilter,
@@ -132,6 +132,22 @@ async def place_order(
     return placed.trade
 
 
+# Declared before the /orders/{order_id} routes, so "preview" is never read as an order id.
+@router.post(
+    "/orders/preview",
+    responses=responses(NotAuthenticated, AccountNotFound, BotNotFound, InvalidRequest),
+    summary="Preview an order: its estimated fill, fee and resulting cash, or its refusal",
+    description="The same order as POST /orders, priced by the account's fill model and fees "
+    "and checked by the engine's own rules, without placing it: nothing is written. A limit "
+    "or stop order shows the reserve it would hold and the price it would fill at. An order "
+    "the engine would refuse answers 200 with status `rejected` and the engine's "
+    "`refusal_code` and `refusal_message`; another user's account is 404 as for POST /orders.",
+)
+async def preview_order(caller: SignedIn, body: OrderRequest) -> OrderPreview:
+    async with caller.unit() as conn:
+        return await service.preview_order(conn, body)
+
+
 @router.get(
     "/orders",
     responses=responses(NotAuthenticated, InvalidCursor, InvalidRequest),
@@ -203,23 +219,6 @@ async def list_trades(
 async def export_trades(
     caller: SignedIn, filters: Annotated[TradeFilter, Query()]
 ) -> StreamingResponse:
-    stack = AsyncExitStack()  # the unit stays open until the last row is sent
-    conn = await stack.enter_async_context(caller.unit())
-    chunks = service.export_trades_csv(conn, filters)
-    try:  # the query runs before the first chunk: a refusal is still an ordinary problem
-        first = await anext(chunks)
-    except BaseException as exc:
-        await stack.__aexit__(type(exc), exc, exc.__traceback__)
-        raise
-
-    async def body() -> AsyncIterator[str]:
-        async with stack:
-            yield first
-            async for chunk in chunks:
-                yield chunk
-
-    return StreamingResponse(
-        body(),
-        media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="trades.csv"'},
+    return await streamed_csv(
+        caller.unit(), lambda conn: service.export_trades_csv(conn, filters), "trades.csv"
     )

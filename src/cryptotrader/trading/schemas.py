@@ -179,6 +179,85 @@ class Trade(BaseModel):
         return self
 
 
+PreviewStatus = Literal["completed", "pending", "expired", "rejected"]
+
+
+class OrderPreview(BaseModel):
+    """What placing an order would do now, from the account's fill model and fees and the
+    engine's own checks (``preview_paper_trade``); nothing is written. A refused order has
+    status ``rejected`` and the engine's ``refusal_code`` and ``refusal_message``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "completed",
+                    "account_id": EXAMPLE_ACCOUNT_ID,
+                    "symbol": "BTC",
+                    "side": "buy",
+                    "order_type": "market",
+                    "quantity": "0.05000000",
+                    "market_price": "97000.0000000000",
+                    "trigger_price": None,
+                    "execution_price": "97048.5000000000",
+                    "gross_value": "4852.42500000",
+                    "fee": "4.85242500",
+                    "fee_rate": "0.001000",
+                    "slippage_bps": "5.0000",
+                    "fill_model": "fixed",
+                    "reserved_amount": "0.00000000",
+                    "cash_balance": "10000.00000000",
+                    "resulting_cash_balance": "5142.72257500",
+                    "position_quantity": "0.00000000",
+                    "resulting_position_quantity": "0.05000000",
+                    "refusal_code": None,
+                    "refusal_message": None,
+                }
+            ]
+        }
+    )
+
+    status: PreviewStatus = Field(
+        description="completed: fills at once; pending: rests with its reserve held until the"
+        " market crosses it; expired: an IOC/FOK order that cannot fill now; rejected: the"
+        " engine would refuse it (see refusal_code)."
+    )
+    account_id: UUID
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Quantity
+    market_price: Price | None = Field(description="The cached price the estimate starts from.")
+    trigger_price: Price | None = Field(description="A stop order's stop price.")
+    execution_price: Price | None = Field(
+        description="The estimated fill price: now for a market order, at its limit or stop"
+        " price for a resting one."
+    )
+    gross_value: Money | None = Field(description="Quantity times the execution price.")
+    fee: Money | None
+    fee_rate: FeeRate | None = Field(
+        description="The taker rate, or the maker rate of a resting limit order."
+    )
+    slippage_bps: Bps | None
+    fill_model: str | None
+    reserved_amount: Money = Field(
+        description="Held while the order rests: cash for a buy, the quantity for a sell."
+    )
+    cash_balance: Money | None = Field(description="Available cash now.")
+    resulting_cash_balance: Money | None = Field(
+        description="Available cash once the order has filled; null if it would be refused."
+    )
+    position_quantity: Quantity | None = Field(description="The symbol's position now.")
+    resulting_position_quantity: Quantity | None
+    refusal_code: str | None = Field(
+        description="The engine's code (insufficient_funds, stale_price, ...), if refused.",
+        examples=["insufficient_funds"],
+    )
+    refusal_message: str | None = Field(
+        examples=["needs 4857.28 including fees, 1250.00 available"]
+    )
+
+
 class TradeFilter(BaseModel):
     """Which of the caller's fills a listing or an export takes, None meaning any (the query
     of /trades and /trades.csv: ``from`` and ``to`` there)."""

@@ -1,5 +1,6 @@
-"""Orders: place, cancel, list. Every fill goes through the database's execute_paper_trade();
-this module validates shapes and maps rejections, never re-implements the rules."""
+"""Orders: place, preview, cancel, list. Every fill goes through the database's
+execute_paper_trade(); this module validates shapes and maps rejections, never re-implements
+the rules."""
 
 from __future__ import annotations
 
@@ -15,13 +16,21 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import domain_errors, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, single_statement
 from cryptotrader.errors import OrderNotFound
-from cryptotrader.trading.schemas import ALL_ORDERS, OrderFilter, OrderRequest, Trade, TradeFilter
+from cryptotrader.trading.schemas import (
+    ALL_ORDERS,
+    OrderFilter,
+    OrderPreview,
+    OrderRequest,
+    Trade,
+    TradeFilter,
+)
 
 MAX_PAGE = 500
 CSV_COLUMNS = (
@@ -89,6 +98,18 @@ async def place_order(
         row = require(await fetch_one(conn, Q["place_order"], params), OrderNotFound())
     replayed = bool(row.pop("replayed"))
     return PlacedOrder(trade=Trade.model_validate(row), replayed=replayed)
+
+
+async def preview_order(conn: Conn, order: OrderRequest) -> OrderPreview:
+    """What placing ``order`` would do now, by the engine's own maths and checks
+    (``preview_paper_trade``): the estimated fill price, fee and resulting cash and
+    position, the reserve a resting order would hold, or, as status ``rejected``, the code
+    and message the engine would refuse it with. Writes nothing, so it records no audit row.
+
+    Raises AccountNotFound (also for another user's account) and BotNotFound.
+    """
+    row = await fetch_one(conn, Q["preview_order"], order.model_dump())
+    return OrderPreview.model_validate(require(row, AccountNotFound()))
 
 
 async def cancel_order(conn: Conn, actor: Actor, order_id: UUID) -> Trade:
