@@ -18,7 +18,7 @@ from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderRequest, Trade
 from cryptotrader.web.display import display_of
 from cryptotrader.web.forms import FieldRefusal, invalid_form
-from cryptotrader.web.render import page, price, quantity
+from cryptotrader.web.render import money, page, price, quantity
 from cryptotrader.web.session import CSRF_FIELD, SignedInForm, finish
 
 router = APIRouter(include_in_schema=False)
@@ -68,7 +68,7 @@ def _summary(trade: Trade) -> str:
     if trade.status == "completed":
         return (
             f"{verb} {quantity(trade.amount)} {trade.symbol} at {price(trade.execution_price)}"
-            f" (fee {price(trade.fee)})."
+            f" (fee {money(trade.fee)})."
         )
     if trade.status == "pending":
         at = trade.stop_price if trade.order_type == "stop" else trade.price

@@ -55,8 +55,13 @@
   document.addEventListener('ct:order', function (ev) {
     const o = ev.detail || {};
     if (!o.symbol || !o.status) return;
-    const what = (o.side || '') + ' ' + (o.amount || '') + ' ' + o.symbol;
-    const price = o.execution_price ? ' at ' + o.execution_price : '';
+    const num = function (v, places) {
+      const n = Number(v);
+      return Number.isFinite(n) ? n.toLocaleString('en-US', {maximumFractionDigits: places}) : '';
+    };
+    const what = (o.side || '') + ' ' + num(o.amount, 8) + ' ' + o.symbol;
+    const p = Number(o.execution_price);
+    const price = o.execution_price ? ' at $' + num(p, p >= 1 ? 2 : 6) : '';
     const tone = o.status === 'completed' ? (o.side === 'buy' ? 'up' : 'down') : '';
     toast('Order ' + o.status + ': ' + what.trim() + price, tone);
   });
