@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from fastapi.routing import APIRoute
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
+from starlette.routing import BaseRoute
 
 from cryptotrader.db.session import user_claims
 
@@ -166,3 +168,14 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
         timeout=120,
         check=False,
     )
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every route of an app, those of its included routers too (FastAPI includes them
+    lazily: ``app.routes`` holds the router, not its routes)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_routes(included.routes)

@@ -12,7 +12,7 @@ import functools
 import json
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
@@ -20,11 +20,9 @@ from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pytest
-from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
-from starlette.routing import BaseRoute
 from websockets.sync.client import connect
 
 from cryptotrader.accounts.schemas import Account, AuditEntry, Position
@@ -47,7 +45,7 @@ from tests.stream.test_stream import (
     token_for,
     trader,
 )
-from tests.support import TestDatabase
+from tests.support import TestDatabase, api_routes
 
 APP = create_app(api_settings())  # building the app opens nothing; its lifespan would
 V1 = "/api/v1"
@@ -116,15 +114,6 @@ def _models_in(annotation: Any, found: set[type[BaseModel]]) -> None:
         return
     for arg in get_args(annotation):
         _models_in(arg, found)
-
-
-def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        included = getattr(route, "original_router", None)  # FastAPI includes routers lazily
-        if included is not None:
-            yield from api_routes(included.routes)
 
 
 def response_models() -> list[type[BaseModel]]:

@@ -29,7 +29,7 @@ from cryptotrader.backtest.tasks import run_now
 from cryptotrader.config import Settings
 from cryptotrader.market.candle_import import import_candles_csv
 from cryptotrader.stream.protocol import CLOSE_UNAUTHORIZED
-from tests.support import TestDatabase
+from tests.support import TestDatabase, api_routes
 from tests.support_targets import target_for
 from tests.web.conftest import FIXTURES as OHLCV
 from tests.web.conftest import Site
@@ -404,3 +404,19 @@ def test_a_sweeps_page_ranks_it_and_draws_a_heatmap(client: TestClient, db: Test
     assert 'id="bt-equity"' in page.text and 'id="bt-candles"' in page.text
     listing = client.get("/backtests")
     assert str(session["id"]) in listing.text
+
+
+def test_every_state_changing_page_route_checks_the_csrf_token(client: TestClient) -> None:
+    """Not one form of the dashboard's is exempt: each POST route refuses a request
+    without the token before it looks at anything else (even the path's ids)."""
+    sign_up(client)
+    posts = [
+        r.path
+        for r in api_routes(client.app.routes)  # type: ignore[attr-defined]
+        if not r.include_in_schema and "POST" in r.methods
+    ]
+    assert len(posts) >= 20, posts
+    for path in posts:
+        url = re.sub(r"{[^}]+}", str(uuid.uuid4()), path)
+        answer = client.post(url, data={"x": "1"})
+        assert answer.status_code == 403 and "csrf_failed" in answer.text, (path, answer.text)

@@ -27,8 +27,9 @@ class FieldRefusal(Exception):
 
     @classmethod
     def of(cls, error: DomainError, field: str, sentence: str | None = None) -> FieldRefusal:
-        detail = f"{sentence} ({error.detail})" if sentence else error.detail
-        return cls(error.status, error.code, error.title, detail, field)
+        """The trader's sentence, then the service's own words and the stable code."""
+        said = f"{sentence} ({error.detail})" if sentence else error.detail
+        return cls(error.status, error.code, error.title, f"{said} [{error.code}]", field)
 
 
 def invalid_form(exc: Exception) -> FieldRefusal:
