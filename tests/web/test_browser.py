@@ -214,3 +214,28 @@ def test_walls_between_users_and_the_admin(
             [account_id],
         ).fetchone()
     assert audited is not None and audited["n"] == 1
+
+
+def test_markets_chart_timeframes_and_the_ticket_there(
+    browser: Browser, site: Site, visitors: list[Visitor]
+) -> None:
+    page = new_visitor(browser, site, visitors, width=375).page()
+    sign_up(page, f"carol-{uuid.uuid4().hex[:8]}@example.test")
+    page.get_by_role("link", name="Markets").click()
+    expect(page.locator("#prices tr[data-symbol='BTC']")).to_be_visible()
+    page.locator("#prices").get_by_role("link", name="BTC", exact=True).click()
+    expect(page.get_by_role("heading", name=re.compile("^BTC"))).to_be_visible()
+    page.wait_for_function("() => document.querySelectorAll('#candles canvas').length > 0")
+    assert canvas_drawn(page, "#candles")
+    four = page.locator("[data-chart-controls] [data-timeframe='4h']")
+    four.click()
+    expect(four).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#candles")).to_have_attribute("data-url", re.compile("timeframe=4h"))
+    # the ticket here picks the account; the fill lands as on the account page
+    form = page.locator("#order-ticket")
+    form.get_by_label("Quantity").fill("0.001")
+    expect(page.locator("[data-preview-status='completed']")).to_be_visible()
+    form.get_by_role("button", name="Place order").click()
+    expect(form.locator("[data-order-status='completed']")).to_contain_text("Bought 0.001 BTC")
+    page.goto(account_url(page))
+    expect(page.locator("#positions tr[data-symbol='BTC'] [data-quantity]")).to_have_text("0.001")

@@ -392,6 +392,9 @@
       const at = time == null ? Math.floor(Date.now() / 1000) : time;
       const start = Math.floor(at / step) * step; // bars are aligned to UTC, as the server's
       if (start < last.time) return; // stale
+      // stored bars that end long before now (history imported for backtests, no live
+      // candles): a tick would be one bar far from the rest, so the chart stays history
+      if (start - last.time > 3 * step) return;
       let bar;
       if (start > last.time) {
         bar = { time: start, open: price, high: price, low: price, close: price, volume: 0 };
