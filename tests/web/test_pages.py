@@ -420,3 +420,25 @@ def test_every_state_changing_page_route_checks_the_csrf_token(client: TestClien
         url = re.sub(r"{[^}]+}", str(uuid.uuid4()), path)
         answer = client.post(url, data={"x": "1"})
         assert answer.status_code == 403 and "csrf_failed" in answer.text, (path, answer.text)
+
+
+def test_a_view_counts_as_an_access_and_its_live_parts_do_not(
+    client: TestClient, db: TestDatabase
+) -> None:
+    sign_up(client)
+    account = first_account(client)
+
+    def accesses() -> int:
+        with db.owner() as conn:
+            row = conn.execute(
+                "SELECT access_count FROM paper_trading_accounts WHERE id = %s", [account]
+            ).fetchone()
+        assert row is not None
+        return int(row["access_count"])
+
+    before = accesses()
+    assert client.get(f"/accounts/{account}").status_code == 200
+    assert accesses() == before + 1
+    for part in ("/live", "/equity.json", "/trades", "/audit"):
+        assert client.get(f"/accounts/{account}{part}").status_code == 200, part
+    assert accesses() == before + 1

@@ -16,15 +16,20 @@ SELECT a.*, v.positions_value, a.balance + a.reserved_balance + v.positions_valu
  ORDER BY CASE WHEN a.is_default THEN 0 ELSE 1 END, a.created_at, a.id;
 
 -- get_account --
--- One account valued at current prices; counts the access.
+-- One account valued at current prices; counts the access when %(record_access)s (a view of
+-- the account), not for a re-read of a part of it (a page's live fragment, its chart).
 WITH touched AS (
   UPDATE paper_trading_accounts
      SET last_accessed = now(), access_count = access_count + 1
-   WHERE id = %(id)s
+   WHERE id = %(id)s AND %(record_access)s
   RETURNING *
+), found AS (
+  SELECT * FROM touched
+  UNION ALL
+  SELECT * FROM paper_trading_accounts WHERE id = %(id)s AND NOT %(record_access)s
 )
 SELECT a.*, v.positions_value, a.balance + a.reserved_balance + v.positions_value AS equity
-  FROM touched a
+  FROM found a
   CROSS JOIN LATERAL (
     SELECT coalesce(sum(p.quantity * m.price_usd), 0) AS positions_value
       FROM account_positions p JOIN market_data_cache m ON m.symbol = p.symbol

@@ -63,9 +63,11 @@ async def list_accounts(
     return [Account.model_validate(r) for r in rows]
 
 
-async def get_account(conn: Conn, account_id: UUID) -> Account:
-    """One account at current prices; records the access (last_accessed, access_count)."""
-    row = await fetch_one(conn, Q["get_account"], {"id": account_id})
+async def get_account(conn: Conn, account_id: UUID, *, record_access: bool = True) -> Account:
+    """One account at current prices; records the access (last_accessed, access_count)
+    unless ``record_access`` is false (a re-read of a part of an account already shown)."""
+    params = {"id": account_id, "record_access": record_access}
+    row = await fetch_one(conn, Q["get_account"], params)
     return Account.model_validate(require(row, AccountNotFound()))
 
 
@@ -239,18 +241,20 @@ async def equity_curves(
 
 
 async def equity_curve(conn: Conn, account_id: UUID, *, points: int = 1000) -> EquityCurve:
-    """One account's equity curve (:func:`equity_curves`). Raises AccountNotFound."""
-    account = await get_account(conn, account_id)
+    """One account's equity curve (:func:`equity_curves`); not counted as an access of the
+    account. Raises AccountNotFound."""
+    account = await get_account(conn, account_id, record_access=False)
     return (await equity_curves(conn, [account], points=points))[account_id]
 
 
 def totals(accounts: list[Account]) -> AccountTotals:
-    """What a list of accounts adds up to (the overview's header): equity, cash, PnL, and
-    the PnL as a percentage of the initial balances."""
+    """What a list of accounts adds up to (the overview's header): equity, free cash (the
+    accounts' ``balance``, without what open orders reserve), PnL, and the PnL as a
+    percentage of the initial balances."""
     equity = sum((a.equity for a in accounts), Decimal(0))
     initial = sum((a.initial_balance for a in accounts), Decimal(0))
     pnl = sum((a.total_pnl for a in accounts), Decimal(0))
-    cash = sum((a.balance + a.reserved_balance for a in accounts), Decimal(0))
+    cash = sum((a.balance for a in accounts), Decimal(0))
     share = (pnl / initial * 100).quantize(Decimal("0.000001")) if initial else Decimal(0)
     return AccountTotals(
         accounts=len(accounts), equity=equity, cash=cash, total_pnl=pnl, total_pnl_percentage=share

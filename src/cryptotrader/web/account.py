@@ -4,6 +4,7 @@ also a fragment that htmx reloads when an order event arrives."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -20,10 +21,10 @@ from cryptotrader.db.session import Conn
 from cryptotrader.market import service as market
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderFilter, Side, TradeFilter
-from cryptotrader.web.display import Display, display_of
+from cryptotrader.web.display import display_of
 from cryptotrader.web.forms import FieldRefusal, go
 from cryptotrader.web.render import page
-from cryptotrader.web.session import SignedInForm, SignedInPage, Viewer
+from cryptotrader.web.session import SignedInForm, SignedInPage
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -75,7 +76,12 @@ async def _trades(conn: Conn, account_id: UUID, query: TradesQuery) -> dict[str,
     )
     after = decode_cursor(query.cursor)
     rows = await trading.list_orders(conn, filters, after=after, limit=PAGE_SIZE)
-    return {"trades": rows, "next_cursor": _cursor(rows, PAGE_SIZE), "filters": query.context}
+    return {
+        "account_id": account_id,
+        "trades": rows,
+        "next_cursor": _cursor(rows, PAGE_SIZE),
+        "filters": query.context,
+    }
 
 
 async def _tables(conn: Conn, account: Account) -> dict[str, Any]:
@@ -116,22 +122,10 @@ async def account_page(
         "audit_cursor": _cursor(audit, PAGE_SIZE),
         "symbols": symbols,
         "ticket_symbols": [p.symbol for p in prices],
-        "prices": {p.symbol: p for p in prices},
         "stream_symbols": ",".join(symbols[:20]),
     }
     context |= trades | tables | display.context()
     return page(request, "account.html", context, viewer=viewer)
-
-
-async def _fragment(
-    request: Request, viewer: Viewer, account_id: UUID, name: str, **extra: Any
-) -> HTMLResponse:
-    async with viewer.caller.unit() as conn:
-        account = await accounts.get_account(conn, account_id)
-        tables = await _tables(conn, account)
-        display: Display = await display_of(conn)
-    context = {"account": account} | tables | extra | display.context()
-    return page(request, name, context, viewer=viewer)
 
 
 @router.get("/accounts/{account_id}/equity.json")
@@ -145,8 +139,14 @@ async def equity_json(viewer: SignedInPage, account_id: UUID) -> JSONResponse:
 
 @router.get("/accounts/{account_id}/live", response_class=HTMLResponse)
 async def live_parts(request: Request, viewer: SignedInPage, account_id: UUID) -> HTMLResponse:
-    """The summary, positions and open orders, re-read after an order event."""
-    return await _fragment(request, viewer, account_id, "account_live.html")
+    """The summary, positions and open orders, re-read after an order event (not counted
+    as a view of the account)."""
+    async with viewer.caller.unit() as conn:
+        account = await accounts.get_account(conn, account_id, record_access=False)
+        tables = await _tables(conn, account)
+        display = await display_of(conn)
+    context = {"account": account} | tables | display.context()
+    return page(request, "account_live.html", context, viewer=viewer)
 
 
 @router.get("/accounts/{account_id}/trades", response_class=HTMLResponse)
@@ -157,11 +157,10 @@ async def trades_fragment(
     query: Trades,
 ) -> HTMLResponse:
     async with viewer.caller.unit() as conn:
-        account = await accounts.get_account(conn, account_id)
+        await accounts.require_account(conn, account_id)
         trades = await _trades(conn, account_id, query)
         display = await display_of(conn)
-    context = {"account": account} | trades | display.context()
-    return page(request, "account_trades.html", context, viewer=viewer)
+    return page(request, "account_trades.html", trades | display.context(), viewer=viewer)
 
 
 @router.get("/accounts/{account_id}/audit", response_class=HTMLResponse)
@@ -197,13 +196,13 @@ async def trades_csv(
     filters = TradeFilter.model_validate(
         {"account_id": account_id, "symbol": symbol, "side": side, "from": since, "to": until}
     )
-    async with viewer.caller.unit() as conn:
-        await accounts.require_account(conn, account_id)
-    return await streamed_csv(
-        viewer.caller.unit(),
-        lambda conn: trading.export_trades_csv(conn, filters),
-        f"trades-{account_id}.csv",
-    )
+
+    async def rows(conn: Conn) -> AsyncIterator[str]:
+        await accounts.require_account(conn, account_id)  # another user's: 404, not empty
+        async for chunk in trading.export_trades_csv(conn, filters):
+            yield chunk
+
+    return await streamed_csv(viewer.caller.unit(), rows, f"trades-{account_id}.csv")
 
 
 @router.post("/accounts/{account_id}/status")

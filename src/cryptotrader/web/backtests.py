@@ -17,6 +17,7 @@ from cryptotrader.analytics import metrics
 from cryptotrader.backtest import service as backtests
 from cryptotrader.backtest.schemas import Backtest, BacktestCreate, BacktestResultRow
 from cryptotrader.backtest.sweep import heatmap
+from cryptotrader.db.session import Conn
 from cryptotrader.market import service as market
 from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import Timeframe
@@ -95,7 +96,7 @@ async def backtests_page(request: Request, viewer: SignedInPage) -> HTMLResponse
     context = {
         "sessions": sessions,
         "strategies": strategies.list_strategies(),
-        "symbols": sorted({p.symbol for p in prices} | {"BTC", "ETH"}),
+        "symbols": sorted(p.symbol for p in prices),
         "metrics": METRICS,
     }
     return page(request, "backtests.html", context | display.context(), viewer=viewer)
@@ -127,7 +128,7 @@ async def create(request: Request, viewer: SignedInForm) -> Response:
 
 
 async def _session_context(
-    conn: Any, session_id: UUID, x: str | None, y: str | None, metric: str
+    conn: Conn, session_id: UUID, x: str | None, y: str | None, metric: str
 ) -> dict[str, Any]:
     test = Backtest.model_validate(
         (row := await backtests.get_session(conn, session_id))
@@ -167,7 +168,7 @@ def _drawdown(test: Backtest) -> list[list[str]]:
     return [[at, f"{fall:.6f}"] for at, fall in zip(times, falls, strict=True)]
 
 
-async def _candles(conn: Any, test: Backtest) -> dict[str, Any]:
+async def _candles(conn: Conn, test: Backtest) -> dict[str, Any]:
     try:
         window = await market.list_candles(
             conn, test.symbol, _timeframe(test.timeframe), start=test.start_date, limit=CANDLES

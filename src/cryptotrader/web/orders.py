@@ -11,6 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from cryptotrader.errors import DomainError
@@ -24,7 +25,7 @@ from cryptotrader.web.session import CSRF_FIELD, SignedInForm, finish
 router = APIRouter(include_in_schema=False)
 
 # the engine's refusal codes: the field each concerns and what it means for the trader
-REFUSALS: dict[str, tuple[str, str]] = {
+REFUSALS: dict[str, tuple[str, str | None]] = {
     "insufficient_funds": ("amount", "Not enough cash for this quantity at this price."),
     "insufficient_position": ("amount", "You hold less of this coin than you want to sell."),
     "max_position_size": ("amount", "This would make the position larger than allowed."),
@@ -51,8 +52,9 @@ def _order(form: dict[str, Any]) -> OrderRequest:
 
 
 def refusal(error: DomainError) -> FieldRefusal:
-    field, sentence = REFUSALS.get(error.code, ("_form", ""))
-    return FieldRefusal.of(error, field, sentence or None)
+    """The engine's refusal at the ticket's field it concerns, in the trader's words."""
+    field, sentence = REFUSALS.get(error.code, ("_form", None))
+    return FieldRefusal.of(error, field, sentence)
 
 
 async def _form_of(request: Request, account_id: UUID | None) -> dict[str, Any]:
@@ -88,9 +90,7 @@ async def _place(request: Request, viewer: SignedInForm, account_id: UUID | None
     except DomainError as exc:
         raise refusal(exc) from exc
     trade = placed.trade
-    body = (
-        f'<span class="{trade.status}" data-order-status="{trade.status}">{_summary(trade)}</span>'
-    )
+    body = Markup('<span data-order-status="{0}">{1}</span>').format(trade.status, _summary(trade))
     event = {"ct-refresh": {"order_id": str(trade.id), "status": trade.status}}
     return finish(request, HTMLResponse(body, headers={"HX-Trigger": json.dumps(event)}))
 
@@ -123,8 +123,8 @@ async def preview(request: Request, viewer: SignedInForm) -> HTMLResponse:
             context["message"] = refusal(exc).detail
             return page(request, "_preview.html", context, viewer=viewer)
         display = await display_of(conn)
-    sentence = REFUSALS.get(found.refusal_code or "", ("", found.refusal_message))[1]
-    context = {"preview": found, "sentence": sentence or found.refusal_message}
+    said = REFUSALS.get(found.refusal_code or "", ("", None))[1]
+    context = {"preview": found, "sentence": said or found.refusal_message}
     return page(request, "_preview.html", context | display.context(), viewer=viewer)
 
 

@@ -56,7 +56,10 @@ async def save_settings(
         "notifications": {"email": notify_email == "on", "push": notify_push == "on"},
     }
     async with viewer.caller.unit() as conn:
+        current = {s.name: s.value for s in await profiles.list_settings(conn)}
         for name, value in values.items():
+            if current.get(name) == value:
+                continue  # unchanged: no write, no audit row
             try:
                 await profiles.put_setting(conn, viewer.caller.actor, name, value)
             except DomainError as exc:

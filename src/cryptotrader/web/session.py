@@ -31,8 +31,9 @@ from cryptotrader.auth.schemas import Session
 from cryptotrader.auth.tokens import InvalidToken, decode_access_token, session_access_token
 from cryptotrader.config import Settings
 from cryptotrader.errors import DomainError
+from cryptotrader.stream.service import SESSION_COOKIE
 
-ACCESS_COOKIE = "ct_access"
+ACCESS_COOKIE = SESSION_COOKIE  # "ct_access": the stream reads it too
 REFRESH_COOKIE = "ct_refresh"
 CSRF_COOKIE = "ct_csrf"
 CSRF_FIELD = "csrf_token"
@@ -76,15 +77,11 @@ def finish(request: Request, response: R) -> R:
     """Write the cookies this request queued (a session started, renewed or ended, a new
     CSRF token) onto its response."""
     for name, value, max_age in getattr(request.state, "web_cookies", ()):
-        if max_age <= 0:
-            response.delete_cookie(
-                name, path="/", secure=_secure(request), httponly=True, samesite="lax"
-            )
-            continue
         response.set_cookie(
             name,
             value,
-            max_age=max_age,
+            max_age=max(max_age, 0),
+            expires=0 if max_age <= 0 else None,  # 0: forget it now
             path="/",
             httponly=True,
             secure=_secure(request),
