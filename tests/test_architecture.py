@@ -39,6 +39,7 @@ DOMAINS = (
     "admin",
     "auth",
     "backtest",
+    "jobs",
     "market",
     "portfolios",
     "profiles",
@@ -206,6 +207,7 @@ PINNED = {
     "0025": "06c5243aa9956e8a8c84597220a35449fb662e238dd75a5f5eb5461f56714a76",
     "0026": "4b9ff79e38b8225eb00cdb75be5bbfbecf7109424bd72b972b6678c5aa0973d9",
     "0027": "051472ac5869700379bc2043b367a7c1fa0382397e114b2b5c56e7e36ddda66e",
+    "0029": "2a92d0f1293716beac53b1464c2b7638bf8d9c9c4d24b39a7a283510f913fd7f",
 }
 
 

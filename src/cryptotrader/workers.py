@@ -1,7 +1,8 @@
 """Background workers, runnable in the API process (`serve`) or on their own (`worker`).
 They coordinate only through PostgreSQL, so any number of processes may run them:
-``market`` (the price feed, one leader) and ``backtests`` (pending backtest sessions,
-each run once by whichever worker claims it)."""
+``market`` (the price feed, one leader), ``backtests`` (pending backtest sessions,
+each run once by whichever worker claims it) and ``jobs`` (procrastinate's worker: the
+domains' tasks and periodic jobs, each job run once, each period deferred once)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from cryptotrader.market.feed import MarketFeed
 from cryptotrader.market.providers import build_provider, refresh_interval
 
 log = logging.getLogger(__name__)
-WORKERS = ("market", "backtests")
+WORKERS = ("market", "backtests", "jobs")
 
 
 async def build_market_feed(settings: Settings, target: DatabaseTarget) -> MarketFeed:
@@ -61,6 +62,10 @@ async def run_workers(
 
         backtests = BacktestWorker(conninfo=target.app)
         tasks.append(asyncio.create_task(backtests.run(stop), name="backtests"))
+    if "jobs" in chosen:
+        from cryptotrader.jobs.runtime import run_jobs
+
+        tasks.append(asyncio.create_task(run_jobs(target.app, stop), name="jobs"))
     if "market" in chosen:
         feed = await start_market_feed(settings, target, stop)
         if feed is not None:

@@ -141,6 +141,7 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("POST", "/admin/accounts/{account_id}/unsuspend"): Skip(ADMIN_ONLY),
     ("PATCH", "/admin/templates/{template_id}"): Skip(ADMIN_ONLY),
     ("POST", "/admin/templates/{template_id}/retire"): Skip(ADMIN_ONLY),
+    ("POST", "/admin/jobs/{job_id}/retry"): Skip(ADMIN_ONLY),
 }
 
 

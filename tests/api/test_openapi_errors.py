@@ -241,6 +241,7 @@ def signed_in(api: Api) -> SignedIn:
         "name": "theme",
         "strategy_name": "sma_crossover",
         "user_id": str(uuid.uuid4()),  # the admin routes' (a non-admin gets not_found)
+        "job_id": "1",  # the admin jobs routes' (likewise)
     }
 
 

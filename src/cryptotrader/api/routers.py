@@ -11,6 +11,7 @@ from cryptotrader.accounts.router import router as accounts
 from cryptotrader.admin.router import router as admin
 from cryptotrader.auth.router import router as auth
 from cryptotrader.backtest.router import router as backtests
+from cryptotrader.jobs.router import router as jobs
 from cryptotrader.market.router import router as market
 from cryptotrader.portfolios.router import router as portfolios
 from cryptotrader.profiles.router import router as profiles
@@ -35,4 +36,5 @@ def v1_routers() -> list[APIRouter]:
         strategies,
         backtests,
         admin,
+        jobs,
     ]

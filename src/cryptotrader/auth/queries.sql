@@ -109,3 +109,8 @@ UPDATE auth.refresh_tokens SET revoked_at = now()
 -- replace_refresh_token --
 UPDATE auth.refresh_tokens SET revoked_at = now(), replaced_by = %(successor)s
  WHERE id = %(token_id)s
+
+-- prune_expired_refresh_tokens --
+-- Tokens expired more than a week ago, revoked or not (the maintenance job; sign-in drops a
+-- user's expired ones too). A successor's link to a deleted parent becomes NULL.
+DELETE FROM auth.refresh_tokens WHERE expires_at < now() - interval '7 days'

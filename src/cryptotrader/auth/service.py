@@ -313,3 +313,10 @@ async def current_user(pool: AsyncConnectionPool[Conn], user_id: UUID) -> Identi
     if user is None:
         raise InvalidToken("the token's user no longer exists")
     return user
+
+
+async def prune_expired(conn: Conn) -> int:
+    """Delete the refresh tokens that expired more than a week ago, revoked ones included
+    (``conn`` as the service role); returns how many. An expired token signs nobody in, so
+    nothing a client holds stops working."""
+    return await execute(conn, Q["prune_expired_refresh_tokens"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from cryptotrader.cli import accounts, admin, backtest, db, market, run, users
+from cryptotrader.cli import accounts, admin, backtest, db, jobs, market, run, users
 
 app = typer.Typer(
     help="CryptoTrader Pro: crypto paper trading on PostgreSQL.", no_args_is_help=True
@@ -22,6 +22,7 @@ app.add_typer(market.app, name="market")
 app.add_typer(backtest.app, name="backtest")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(admin.app, name="admin")
+app.add_typer(jobs.app, name="jobs")
 
 
 def main() -> None:

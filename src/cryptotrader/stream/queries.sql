@@ -15,3 +15,8 @@ SELECT id, channel, payload::text AS payload FROM private.stream_events
 -- prune_events --
 -- Forget the events older than a minute: every listener has read them by then.
 DELETE FROM private.stream_events WHERE created_at < now() - interval '1 minute';
+
+-- prune_stale_events --
+-- The daily sweep (the maintenance job): events ten times older than any listener reads,
+-- for when no API process runs to forget them (the workers' fills append events too).
+DELETE FROM private.stream_events WHERE created_at < now() - interval '10 minutes';

@@ -14,6 +14,9 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from cryptotrader.auth.tokens import InvalidToken, decode_access_token
 from cryptotrader.config import Settings
+from cryptotrader.db.calls import execute
+from cryptotrader.db.queries import load_queries
+from cryptotrader.db.session import Conn
 from cryptotrader.stream.errors import BadMessage, Unauthorized
 from cryptotrader.stream.hub import Client, StreamHub
 from cryptotrader.stream.protocol import (
@@ -35,6 +38,7 @@ from cryptotrader.stream.protocol import (
 )
 
 log = logging.getLogger(__name__)
+Q = load_queries("cryptotrader.stream")
 
 
 async def receive_text(websocket: WebSocket) -> str:
@@ -213,3 +217,10 @@ def _failure(done: Iterable[asyncio.Task[Any]]) -> BaseException | None:
         if exc is not None and not isinstance(exc, WebSocketDisconnect):
             return exc
     return None
+
+
+async def prune_expired(conn: Conn) -> int:
+    """Delete the outbox's events older than ten minutes (``conn`` as the service role);
+    returns how many. Listeners read an event within a minute of it (each API process also
+    forgets older ones), so none is waiting for these."""
+    return await execute(conn, Q["prune_stale_events"])

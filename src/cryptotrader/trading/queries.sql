@@ -48,3 +48,8 @@ SELECT * FROM paper_trades WHERE id = %(order_id)s;
 -- process_tick --
 -- Fill, trigger and expire the pending orders a new price crosses (service role).
 SELECT process_market_tick(%(symbol)s, %(price)s::numeric) AS n;
+
+-- prune_expired_idempotency_keys --
+-- Keys past their window (gateway.place_order_v2 in 0024: a day): a repeat after it is a
+-- new request anyway, which would overwrite the row (service role; the maintenance job).
+DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';

@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
-from cryptotrader.db.calls import domain_errors, fetch_all, fetch_one, require
+from cryptotrader.db.calls import domain_errors, execute, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, single_statement
 from cryptotrader.errors import OrderNotFound
@@ -180,3 +180,9 @@ async def process_tick(conn: Conn, symbol: str, price: Decimal) -> int:
     """Fill, trigger and expire the pending orders that ``price`` crosses (service role)."""
     row = await fetch_one(conn, Q["process_tick"], {"symbol": symbol, "price": price})
     return int(row["n"]) if row else 0
+
+
+async def prune_expired(conn: Conn) -> int:
+    """Delete the Idempotency-Keys past their one-day window (service role); returns how
+    many. A request with such a key is a new request already, so nothing changes for it."""
+    return await execute(conn, Q["prune_expired_idempotency_keys"])
