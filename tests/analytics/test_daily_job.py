@@ -29,7 +29,7 @@ def _rows(db: TestDatabase, day: date) -> list[Row]:
 def test_the_day_a_run_covers_is_the_utc_day_before_it() -> None:
     assert previous_utc_day(datetime(2026, 3, 1, 0, 5, tzinfo=UTC)) == date(2026, 2, 28)
     assert [(p.task, p.cron) for p in periodic_tasks([ANALYTICS])] == [
-        ("analytics.daily_accounts", "5 0 * * *")
+        ("analytics.daily", "5 0 * * *")
     ]
 
 
@@ -44,10 +44,10 @@ async def test_the_daily_job_writes_each_accounts_row_once(db: TestDatabase) -> 
     day = previous_utc_day(scheduled)
     app = build_app(db.app_conninfo, [ANALYTICS])
     async with app.open_async(), task_pool(db.app_conninfo), running_worker(app):
-        first = await defer(app, "analytics.daily_accounts", timestamp=int(scheduled.timestamp()))
+        first = await defer(app, "analytics.daily", timestamp=int(scheduled.timestamp()))
         await until(lambda: job(db, first)["status"] == "succeeded")
         once = _rows(db, day)
-        second = await defer(app, "analytics.daily_accounts", timestamp=int(scheduled.timestamp()))
+        second = await defer(app, "analytics.daily", timestamp=int(scheduled.timestamp()))
         await until(lambda: job(db, second)["status"] == "succeeded")
     assert {r["account_id"] for r in once} >= {a["id"] for a in accounts}
     assert len(once) == len({r["account_id"] for r in once})

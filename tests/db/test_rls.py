@@ -226,6 +226,25 @@ BUILDERS: dict[str, Builder] = {
     "idempotency_keys": lambda c, p: _insert(
         c, "idempotency_keys", user_id=p.id, key="rls-probe", request_hash="probe"
     ),
+    "account_round_trips": lambda c, p: _insert(
+        c,
+        "account_round_trips",
+        account_id=p.ref("paper_trading_accounts"),
+        user_id=p.id,
+        epoch=0,
+        symbol="BTC",
+        opened_at="2025-01-01T00:00:00Z",
+        closed_at="2025-01-02T00:00:00Z",
+        pnl=Decimal(10),
+        fills=2,
+    ),
+    "portfolio_analytics": lambda c, p: _insert(
+        c,
+        "portfolio_analytics",
+        portfolio_id=p.ref("portfolios"),
+        user_id=p.id,
+        analytics_date="2025-01-01",
+    ),
 }
 USER_TABLES = list(BUILDERS)
 
@@ -243,6 +262,8 @@ VARY: dict[str, Callable[[Party], dict[str, Any]]] = {
     "watchlists": lambda p: {"name": "RLS probe copy"},
     "account_analytics": lambda p: {"analytics_date": "2000-01-01"},
     "idempotency_keys": lambda p: {"key": "rls-probe-copy"},
+    "account_round_trips": lambda p: {"closed_at": "2025-01-03T00:00:00Z"},
+    "portfolio_analytics": lambda p: {"analytics_date": "2000-01-01"},
     "template_ratings": lambda p: {"template_id": p.ref("account_templates")},
 }
 
@@ -268,6 +289,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "paper_account_audit": {"account_id": ACCOUNT},
     "paper_trades": {"account_id": ACCOUNT, "bot_id": "ai_trading_bots"},
     "account_analytics": {"account_id": ACCOUNT},
+    "account_round_trips": {"account_id": ACCOUNT},
+    "portfolio_analytics": {"portfolio_id": "portfolios"},
 }
 SINGLE_COLUMN_REFS = {
     ("paper_trading_accounts", "template_id"),

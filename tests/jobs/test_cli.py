@@ -54,6 +54,6 @@ def test_run_queues_a_task_now(cli_env: dict[str, str], db: TestDatabase, tmp_pa
 
     unknown = run_cli(["jobs", "run", "maintenance.prun"], cli_env, tmp_path)
     assert unknown.returncode == 2
-    assert "no task maintenance.prun (known: analytics.daily_accounts, maint" in unknown.stderr
+    assert "no task maintenance.prun (known: analytics.daily, maint" in unknown.stderr
     bad = run_cli(["jobs", "run", "maintenance.prune", "--arg", "nokey"], cli_env, tmp_path)
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr

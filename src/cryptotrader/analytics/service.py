@@ -1,19 +1,27 @@
-"""Account analytics: the daily ``account_analytics`` rows, written by a periodic job.
+"""Account and portfolio analytics: the daily ``account_analytics``, ``portfolio_snapshots``
+and ``portfolio_analytics`` rows, written by a periodic job, the CLI or a backfill.
 
-Today each row is the engine's ``calculate_account_metrics()`` (migration 0007) for the
-UTC day; the formulas are in docs/analytics.md. Both functions run in the caller's unit of
-work: the job's (service role) or a signed-in user's (RLS limits the rows to theirs).
+All of them run the one set-based step of migration 0030 (``private.analytics_run``): a
+day for many accounts at once, from their fills and the day's closes, folded into a
+running state of exact sums, so a day costs O(accounts). The formulas are
+``analytics/metrics.py``'s (docs/analytics.md). A backfill forgets the series from a day on
+and runs the same step day by day, one unit of work per day, so it writes the rows the
+daily job would have written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from psycopg_pool import AsyncConnectionPool
+
+from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.db.calls import fetch_all, fetch_one
 from cryptotrader.db.queries import load_queries
-from cryptotrader.db.session import Conn
+from cryptotrader.db.session import Conn, as_service
 
 Q = load_queries("cryptotrader.analytics")
 
@@ -24,10 +32,48 @@ def previous_utc_day(at: datetime | None = None) -> date:
     return (moment.astimezone(UTC) - timedelta(days=1)).date()
 
 
-async def run_daily_accounts(conn: Conn, day: date) -> int:
-    """Write (or rewrite) every account's row for ``day``; returns how many accounts."""
-    row = await fetch_one(conn, Q["daily_account_metrics"], {"day": day})
+async def run_day(conn: Conn, day: date, accounts: Sequence[UUID] | None = None) -> int:
+    """Write (or rewrite) the rows of ``day`` for the accounts (all when None) and their
+    portfolios, catching up any gap first; returns how many accounts got a row."""
+    row = await fetch_one(
+        conn, Q["run_day"], {"day": day, "accounts": None if accounts is None else list(accounts)}
+    )
     return int(row["accounts"]) if row else 0
+
+
+async def check_accounts(conn: Conn, accounts: Sequence[UUID]) -> None:
+    """Raise AccountNotFound for an id that names no account."""
+    for account_id in accounts:
+        if await fetch_one(conn, Q["account_exists"], {"account_id": account_id}) is None:
+            raise AccountNotFound(f"no account {account_id}")
+
+
+async def backfill(
+    pool: AsyncConnectionPool[Conn],
+    last_day: date,
+    accounts: Sequence[UUID] | None = None,
+    from_day: date | None = None,
+    on_day: Callable[[date, int, int], None] | None = None,
+) -> int:
+    """Rebuild the series of the accounts (all when None) from ``from_day`` (their first
+    day when None) through ``last_day``: one unit of work to forget, then one per day.
+    ``on_day(day, done, total)`` reports progress. Returns the number of days computed."""
+    ids = None if accounts is None else list(accounts)
+    async with as_service(pool) as conn:
+        if ids is not None:
+            await check_accounts(conn, ids)
+        row = await fetch_one(conn, Q["forget"], {"accounts": ids, "from_day": from_day})
+    first: date | None = row["first_day"] if row else None
+    if first is None or first > last_day:
+        return 0
+    total = (last_day - first).days + 1
+    for done in range(total):
+        day = first + timedelta(days=done)
+        async with as_service(pool) as conn:
+            await run_day(conn, day, ids)
+        if on_day is not None:
+            on_day(day, done + 1, total)
+    return total
 
 
 async def account_rows(conn: Conn, account_id: UUID, limit: int = 90) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from cryptotrader.accounts.router import router as accounts
 from cryptotrader.admin.router import router as admin
+from cryptotrader.analytics.router import router as performance
 from cryptotrader.auth.router import router as auth
 from cryptotrader.backtest.router import router as backtests
 from cryptotrader.jobs.router import router as jobs
@@ -35,6 +36,7 @@ def v1_routers() -> list[APIRouter]:
         portfolios,
         strategies,
         backtests,
+        performance,
         admin,
         jobs,
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from cryptotrader.cli import accounts, admin, backtest, db, jobs, market, run, users
+from cryptotrader.cli import accounts, admin, analytics, backtest, db, jobs, market, run, users
 
 app = typer.Typer(
     help="CryptoTrader Pro: crypto paper trading on PostgreSQL.", no_args_is_help=True
@@ -23,6 +23,7 @@ app.add_typer(backtest.app, name="backtest")
 app.add_typer(accounts.app, name="accounts")
 app.add_typer(admin.app, name="admin")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(analytics.app, name="analytics")
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from cryptotrader.accounts.schemas import Account
+    from cryptotrader.analytics.schemas import Performance
     from cryptotrader.auth.schemas import User
     from cryptotrader.db.migrate import MigrationState
     from cryptotrader.market.cache import Price
@@ -313,3 +314,45 @@ def session_status(session: dict[str, Any]) -> None:
         f" ({float(session['progress']):.0%})"
         + (f" - {escape(session['error'])}" if session["error"] else "")
     )
+
+
+# ------------------------------------------------------------------ analytics
+
+
+def tear_sheet(sheet: Performance) -> None:
+    """A tear sheet: the stats per window (MTD, 3M, YTD, 1Y, All), then the deepest drawdowns."""
+    subject = sheet.subject
+    title = f"{subject.name} ({subject.kind} {subject.id})"
+    if sheet.as_of is None:
+        console.print(f"{title}: no daily rows yet (cryptotrader analytics run)", markup=False)
+        return
+    table = Table(title=f"{title}, as of {sheet.as_of:%Y-%m-%d}")
+    table.add_column("")
+    for w in sheet.stats:
+        table.add_column(w.window, justify="right")
+    rows: list[tuple[str, Callable[[Any], str], str]] = [
+        ("return", pct, "total_return"), ("annual return", pct, "annual_return"),
+        ("volatility", pct, "volatility"), ("Sharpe", ratio, "sharpe_ratio"),
+        ("Sortino", ratio, "sortino_ratio"), ("max drawdown", pct, "max_drawdown"),
+        ("Calmar", ratio, "calmar_ratio"), ("alpha", pct, "alpha"), ("beta", ratio, "beta"),
+        ("correlation", ratio, "correlation"), ("round trips", str, "total_trades"),
+        ("win rate", pct, "win_rate"), ("profit factor", ratio, "profit_factor"),
+        ("expectancy", _maybe_money, "expectancy"),
+    ]  # fmt: skip
+    for label, show, key in rows:
+        table.add_row(label, *(show(getattr(w, key)) for w in sheet.stats))
+    console.print(table)
+    if sheet.drawdowns:
+        worst = Table(title="deepest drawdowns")
+        for name in ("depth", "peak", "trough", "recovered"):
+            worst.add_column(name, justify="right" if name == "depth" else "left")
+        for d in sheet.drawdowns:
+            worst.add_row(
+                pct(d.depth), f"{d.start:%Y-%m-%d}", f"{d.trough:%Y-%m-%d}",
+                f"{d.recovery:%Y-%m-%d}" if d.recovery else "not yet",
+            )  # fmt: skip
+        console.print(worst)
+
+
+def _maybe_money(value: Any) -> str:
+    return "" if value is None else money(value)

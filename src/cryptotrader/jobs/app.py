@@ -2,7 +2,7 @@
 
 Each domain declares its tasks in its own ``tasks.py`` as a ``procrastinate.Blueprint``
 named ``blueprint``, with names of their own (``maintenance.prune``,
-``analytics.daily_accounts``); :data:`TASK_MODULES` lists those modules. The app's
+``analytics.daily``); :data:`TASK_MODULES` lists those modules. The app's
 connections are the app's login role switched, for their whole life, to ``service_role``
 with ``search_path`` procrastinate first (procrastinate's functions and triggers name its
 tables unqualified).

@@ -63,3 +63,11 @@ RETURNING account_id;
 DELETE FROM portfolio_accounts
  WHERE portfolio_id = %(portfolio_id)s AND account_id = %(account_id)s
 RETURNING account_id;
+
+-- list_snapshots --
+-- One portfolio's daily snapshots (written by the daily analytics job), newest first.
+SELECT snapshot_date, total_value, pnl_daily, pnl_percentage
+  FROM portfolio_snapshots
+ WHERE portfolio_id = %(portfolio_id)s
+ ORDER BY snapshot_date DESC
+ LIMIT %(limit)s::bigint;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -112,3 +112,12 @@ class Portfolio(BaseModel):
     total_pnl_percentage: Percent
     created_at: datetime
     updated_at: datetime
+
+
+class PortfolioSnapshot(BaseModel):
+    """A portfolio at one UTC day's close, as the daily analytics job recorded it."""
+
+    snapshot_date: date
+    total_value: Money = Field(description="The members' equity at the day's close, summed.")
+    pnl_daily: Money | None = Field(description="The day's PnL (flows excluded).")
+    pnl_percentage: Percent | None

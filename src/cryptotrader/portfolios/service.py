@@ -27,6 +27,7 @@ from cryptotrader.portfolios.schemas import (
     Portfolio,
     PortfolioCreate,
     PortfolioMember,
+    PortfolioSnapshot,
     PortfolioUpdate,
 )
 
@@ -80,6 +81,17 @@ async def get_portfolio(conn: Conn, portfolio_id: UUID) -> Portfolio:
     """One portfolio with its members and value. Raises PortfolioNotFound."""
     row = await fetch_one(conn, Q["get_portfolio"], {"id": portfolio_id})
     return (await _value(conn, [require(row, PortfolioNotFound())]))[0]
+
+
+async def list_snapshots(
+    conn: Conn, portfolio_id: UUID, *, limit: int = 90
+) -> list[PortfolioSnapshot]:
+    """A portfolio's daily snapshots, newest first (another user's: none, by RLS; callers
+    check the portfolio first)."""
+    rows = await fetch_all(
+        conn, Q["list_snapshots"], {"portfolio_id": portfolio_id, "limit": limit}
+    )
+    return [PortfolioSnapshot.model_validate(r) for r in rows]
 
 
 async def _lock(conn: Conn, portfolio_id: UUID) -> dict[str, Any]:

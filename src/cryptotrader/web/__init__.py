@@ -25,7 +25,9 @@ from cryptotrader.web import (
     markets,
     orders,
     overview,
+    portfolios,
     preferences,
+    tearsheet,
 )
 from cryptotrader.web.forms import FieldRefusal, is_htmx
 from cryptotrader.web.render import page
@@ -100,6 +102,8 @@ def install(app: FastAPI) -> None:
         orders.router,
         markets.router,
         backtests.router,
+        portfolios.router,
+        tearsheet.router,
         preferences.router,
         admin.router,
     ):

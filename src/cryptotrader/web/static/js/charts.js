@@ -35,8 +35,10 @@
  *              REST API's CandlePage.) Volume goes to a second pane; markers are sorted
  *              and placed on the bar that contains their time. Marker text is drawn
  *              when there are at most 25 markers (more would be unreadable).
- *     equity   {"points":[[time,"value"]...], "drawdown":[[time,"-0.12"]...]?, "markers"?}
- *              drawdown is a fraction (0 to -1), drawn in percent in a second pane.
+ *     equity   {"points":[[time,"value"]...], "drawdown":[[time,"-0.12"]...]?, "markers"?,
+ *               "benchmark":[[time,"value"|null]...]?}
+ *              drawdown is a fraction (0 to -1), drawn in percent in a second pane;
+ *              benchmark is a second line over the equity (a tear sheet's BTC buy-and-hold).
  *     line     {"points":[[time,"value"]...]}
  *     sparkline {"points":["v1","v2",...]} -> inline <svg role="img" aria-label> polyline,
  *              class sparkline-up (last >= first) or sparkline-down.
@@ -417,7 +419,9 @@
   const equity = {
     parse(raw) {
       const points = toPoints(raw.points);
-      return { points, drawdown: toPoints(raw.drawdown), markers: raw.markers, empty: !points.length };
+      return {
+        points, drawdown: toPoints(raw.drawdown), benchmark: toPoints(raw.benchmark), markers: raw.markers, empty: !points.length,
+      };
     },
     draw(entry, data) {
       const LC = window.LightweightCharts;
@@ -426,6 +430,16 @@
       if (!entry.series.main) entry.series.main = chart.addSeries(LC.AreaSeries, { lineWidth: 2 });
       entry.series.main.applyOptions({ priceFormat: priceFormat(entry.el, data.points.map((pt) => pt.value)) });
       entry.series.main.setData(data.points);
+      if (data.benchmark.length && !entry.series.benchmark) {
+        entry.series.benchmark = chart.addSeries(LC.LineSeries, { lineWidth: 1, lineStyle: 2, priceLineVisible: false, title: 'BTC' });
+      } else if (!data.benchmark.length && entry.series.benchmark) {
+        chart.removeSeries(entry.series.benchmark);
+        entry.series.benchmark = null;
+      }
+      if (entry.series.benchmark) {
+        entry.series.benchmark.applyOptions({ priceFormat: priceFormat(entry.el, data.points.map((pt) => pt.value)) });
+        entry.series.benchmark.setData(data.benchmark);
+      }
       if (data.drawdown.length && !entry.series.drawdown) {
         // a baseline at 0 fills the area between 0 and the (negative) drawdown
         entry.series.drawdown = chart.addSeries(LC.BaselineSeries, {
@@ -451,12 +465,14 @@
       const last = data.points[data.points.length - 1].value;
       const worst = data.drawdown.length ? Math.min(...data.drawdown.map((d) => d.value)) : null;
       describe(entry, `Equity chart, ${data.points.length} points, from ${number.format(first)} to ${number.format(last)}`
-        + (worst != null ? `, deepest drawdown ${(worst * 100).toFixed(1)}%` : ''));
+        + (worst != null ? `, deepest drawdown ${(worst * 100).toFixed(1)}%` : '')
+        + (data.benchmark.length ? `, against a benchmark of ${data.benchmark.length} points` : ''));
     },
     style(entry, p) {
       entry.series.main.applyOptions({
         lineColor: rgba(p.accent), topColor: rgba(p.accent, 0.28), bottomColor: rgba(p.accent, 0.02),
       });
+      if (entry.series.benchmark) entry.series.benchmark.applyOptions({ color: rgba(p.fg, 0.6) });
       if (entry.series.drawdown) {
         entry.series.drawdown.applyOptions({
           topLineColor: 'rgba(0, 0, 0, 0)', topFillColor1: 'rgba(0, 0, 0, 0)', topFillColor2: 'rgba(0, 0, 0, 0)',
