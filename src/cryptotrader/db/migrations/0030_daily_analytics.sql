@@ -118,6 +118,13 @@ CREATE TABLE private.analytics_state (
   fills INTEGER NOT NULL,
   PRIMARY KEY (subject_id, day)
 );
+-- A step reads one day of every subject: without this it scans the whole key (subject, day).
+CREATE INDEX analytics_state_day_idx ON private.analytics_state (day);
+-- No statistics on day: every day already stored is a most-common value, so the day being
+-- written (not among them) was estimated at one row, and the planner joined every account
+-- against a scan of the whole day (10,000 accounts: 4 s a day became 20 s). Without them
+-- an equality is estimated at 0.5 % of the rows, never one.
+ALTER TABLE private.analytics_state ALTER COLUMN day SET STATISTICS 0;
 REVOKE ALL ON private.analytics_state FROM PUBLIC;
 
 -- One day's inputs to the state, filled by each subject kind's step (a temporary table of
