@@ -84,13 +84,11 @@ def test_bad_input_is_a_clear_error(
 ) -> None:
     for args, message in [
         (["analytics", "run", "--date", "yesterday"], "not a date"),
-        (["analytics", "run", "--date", str(TODAY + timedelta(days=2))], "has not begun"),
         (["analytics", "backfill", "--from", str(TODAY), "--to", str(TODAY - timedelta(days=2))],
          "is after --to"),
         (["analytics", "backfill", "--account", "00000000-0000-0000-0000-000000000000"],
          "no account"),
         (["analytics", "show", "00000000-0000-0000-0000-000000000000"], "not found"),
-        (["analytics", "show", "not-a-uuid"], "Invalid value"),
         (["analytics", "show", "00000000-0000-0000-0000-000000000000", "--period", "2w"],
          "Invalid value"),
     ]:  # fmt: skip
