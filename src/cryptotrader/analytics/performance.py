@@ -35,7 +35,7 @@ from cryptotrader.db.session import Conn
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS
 from cryptotrader.portfolios.errors import PortfolioNotFound
 
-Q = load_queries("cryptotrader.analytics", "performance.sql")
+Q = load_queries("cryptotrader.analytics")
 DAY = timedelta(days=1)
 DAILY = float(metrics.DAYS_PER_YEAR)
 

@@ -9,17 +9,67 @@ SELECT private.analytics_run(%(day)s::date, %(accounts)s::uuid[]) AS accounts;
 -- recompute (NULL when no such account existed).
 SELECT private.analytics_forget(%(accounts)s::uuid[], %(from_day)s::date) AS first_day;
 
--- account_exists --
-SELECT id FROM paper_trading_accounts WHERE id = %(account_id)s;
+-- missing_accounts --
+-- Which of the given ids name no account.
+SELECT u.id FROM unnest(%(accounts)s::uuid[]) AS u(id)
+ WHERE NOT EXISTS (SELECT 1 FROM paper_trading_accounts a WHERE a.id = u.id);
 
--- account_analytics_rows --
--- One account's daily rows, newest first.
-SELECT analytics_date, daily_return, weekly_return, monthly_return, quarterly_return,
-       yearly_return, volatility, sharpe_ratio, sortino_ratio, max_drawdown, current_drawdown,
-       total_trades, winning_trades, losing_trades, win_rate, avg_win, avg_loss, profit_factor,
-       active_positions, largest_position, portfolio_diversity, cash_percentage,
-       benchmark_return, alpha, beta, correlation, custom_metrics
+-- ------------------------------------------------------------------ tear sheets
+
+-- account_subject --
+-- One of the caller's accounts (RLS) and its current epoch: a tear sheet covers that one.
+SELECT id, account_name AS name, epoch FROM paper_trading_accounts WHERE id = %(account_id)s;
+
+-- account_curve --
+-- The account's daily closes in the given epoch, oldest first, with the epoch's start
+-- (the curve's first point, the day before the first row).
+SELECT analytics_date AS day,
+       (custom_metrics ->> 'equity')::numeric AS equity,
+       (custom_metrics ->> 'benchmark_close')::numeric AS benchmark,
+       (custom_metrics ->> 'start_equity')::numeric AS start_equity,
+       (custom_metrics ->> 'start_benchmark')::numeric AS start_benchmark
   FROM account_analytics
  WHERE account_id = %(account_id)s
- ORDER BY analytics_date DESC
- LIMIT %(limit)s::bigint;
+   AND (custom_metrics ->> 'epoch')::int = %(epoch)s
+   AND custom_metrics ? 'equity'
+ ORDER BY analytics_date;
+
+-- account_round_trips --
+-- The account's closed round trips in the given epoch, by close.
+SELECT closed_at, pnl
+  FROM account_round_trips
+ WHERE account_id = %(account_id)s AND epoch = %(epoch)s
+ ORDER BY closed_at;
+
+-- portfolio_subject --
+SELECT id, name FROM portfolios WHERE id = %(portfolio_id)s;
+
+-- portfolio_curve --
+-- The portfolio's flow-adjusted equity index at each day's close (adding a member is a
+-- flow, not a return), oldest first, with its start.
+SELECT analytics_date AS day,
+       (custom_metrics ->> 'equity')::numeric AS equity,
+       (custom_metrics ->> 'benchmark_close')::numeric AS benchmark,
+       (custom_metrics ->> 'start_equity')::numeric AS start_equity,
+       (custom_metrics ->> 'start_benchmark')::numeric AS start_benchmark
+  FROM portfolio_analytics
+ WHERE portfolio_id = %(portfolio_id)s AND custom_metrics ? 'equity'
+ ORDER BY analytics_date;
+
+-- portfolio_round_trips --
+-- The round trips of the member accounts in their current epochs, from the UTC day each
+-- joined the portfolio (the day the portfolio's series first counts it), by close.
+SELECT rt.closed_at, rt.pnl
+  FROM portfolio_accounts pa
+  JOIN paper_trading_accounts a ON a.id = pa.account_id
+  JOIN account_round_trips rt ON rt.account_id = a.id AND rt.epoch = a.epoch
+ WHERE pa.portfolio_id = %(portfolio_id)s
+   AND rt.closed_at >= date_trunc('day', pa.added_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+ ORDER BY rt.closed_at;
+
+-- benchmark_closes --
+-- BTC's close of the bars opened at the given times, in one timeframe (a bar not stored
+-- is missing: its benchmark is unknown).
+SELECT open_time, close
+  FROM market_candles
+ WHERE symbol = 'BTC' AND timeframe = %(timeframe)s AND open_time = ANY (%(times)s::timestamptz[]);

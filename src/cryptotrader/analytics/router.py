@@ -17,12 +17,12 @@ from cryptotrader.analytics.schemas import Performance, Period
 from cryptotrader.api.deps import SignedIn
 from cryptotrader.api.problems import responses
 from cryptotrader.backtest.errors import SessionNotFound
+from cryptotrader.backtest.schemas import EXAMPLE_SESSION_ID
 from cryptotrader.errors import NotAuthenticated
 from cryptotrader.portfolios.errors import PortfolioNotFound
 from cryptotrader.portfolios.schemas import EXAMPLE_PORTFOLIO_ID
 
 router = APIRouter()
-EXAMPLE_SESSION_ID = "2b7e9c14-6d3a-4f81-a5c2-8e0f1d9b3a67"
 PeriodQuery = Annotated[
     Period,
     Query(

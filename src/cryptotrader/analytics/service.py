@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
@@ -43,9 +42,9 @@ async def run_day(conn: Conn, day: date, accounts: Sequence[UUID] | None = None)
 
 async def check_accounts(conn: Conn, accounts: Sequence[UUID]) -> None:
     """Raise AccountNotFound for an id that names no account."""
-    for account_id in accounts:
-        if await fetch_one(conn, Q["account_exists"], {"account_id": account_id}) is None:
-            raise AccountNotFound(f"no account {account_id}")
+    missing = await fetch_all(conn, Q["missing_accounts"], {"accounts": list(accounts)})
+    if missing:
+        raise AccountNotFound(f"no account {missing[0]['id']}")
 
 
 async def backfill(
@@ -74,10 +73,3 @@ async def backfill(
         if on_day is not None:
             on_day(day, done + 1, total)
     return total
-
-
-async def account_rows(conn: Conn, account_id: UUID, limit: int = 90) -> list[dict[str, Any]]:
-    """One account's daily analytics rows, newest first (RLS: only the caller's own)."""
-    return await fetch_all(
-        conn, Q["account_analytics_rows"], {"account_id": account_id, "limit": limit}
-    )
