@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -20,6 +21,7 @@ from psycopg.rows import dict_row
 from starlette.routing import BaseRoute
 
 from cryptotrader.db.session import user_claims
+from tests import cli_fork
 
 APP_ROLE = "cryptotrader_app"
 APP_PASSWORD = "test-app-password"  # loopback-only test cluster
@@ -158,16 +160,21 @@ def create_trade(
 
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``cryptotrader ARGS`` as a user runs it: a subprocess (see the ``cli_env`` fixture)."""
-    return subprocess.run(
-        [sys.executable, "-m", "cryptotrader", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    """``cryptotrader ARGS`` as a user runs it: a process of its own (see the ``cli_env``
+    fixture), forked from a server that has the CLI imported (tests/cli_fork.py), or a
+    plain ``python -m cryptotrader`` subprocess with ``CRYPTOTRADER_TEST_CLI_SUBPROCESS=1``."""
+    if os.environ.get("CRYPTOTRADER_TEST_CLI_SUBPROCESS") == "1":
+        return subprocess.run(
+            [sys.executable, "-m", "cryptotrader", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=120,
+            check=False,
+        )
+    code, out, err = cli_fork.run(args, env, cwd, timeout=120)
+    return subprocess.CompletedProcess(["cryptotrader", *args], code, out, err)
 
 
 def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
