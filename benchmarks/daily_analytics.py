@@ -9,7 +9,8 @@ daily step run day by day), which also prints its own speed.
 
 Measured, the best of ``--runs``:
 - **ours**: the daily job's work for the next day, ``analytics.service.run_day`` (one
-  set-based step over every account, with the portfolios), as the jobs worker runs it;
+  set-based step over every account, with the portfolios, in ``--shards`` parts by user
+  at once), as the jobs worker runs it;
 - **reference**: for each account, read its fills, rebuild its daily equity curve from the
   fills and the closes, find its round trips and call ``analytics.metrics.summarize`` (the
   closes are read once and shared, as a well-written per-account job would). It covers the
@@ -37,7 +38,8 @@ import psycopg
 import _harness as h
 from cryptotrader.analytics import metrics
 from cryptotrader.analytics import service as analytics
-from cryptotrader.db.session import as_service, open_pool
+from cryptotrader.config import Settings
+from cryptotrader.db.session import open_pool
 
 SYMBOLS = ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "DOT")
 TARGET_RATIO = 10.0
@@ -168,6 +170,12 @@ def main() -> None:
     parser.add_argument("--trips", type=int, default=36)
     parser.add_argument("--sample", type=int, default=0, help="reference accounts (0: all)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=Settings.model_fields["analytics_shards"].get_default(call_default_factory=True),
+        help="parts of the run at once (default the daily job's: the cores, up to 8)",
+    )
     opts = parser.parse_args()
     print(f"machine: {h.machine()}")
     today = datetime.now(UTC).date()
@@ -185,7 +193,7 @@ def main() -> None:
         )
 
         async def ours() -> tuple[float, float]:
-            pool = open_pool(db.app, min_size=1, max_size=2)
+            pool = open_pool(db.app, min_size=1, max_size=max(2, opts.shards))
             await pool.open()
             try:
                 started = time.perf_counter()
@@ -196,7 +204,9 @@ def main() -> None:
                         shown[0] = time.perf_counter()
                         print(f"  backfill {done}/{total} days ({d})", flush=True)
 
-                await analytics.backfill(pool, day - timedelta(days=1), on_day=progress)
+                await analytics.backfill(
+                    pool, day - timedelta(days=1), on_day=progress, shards=opts.shards
+                )
                 backfill_s = time.perf_counter() - started
                 print(
                     f"history: {opts.days} days backfilled in {backfill_s:.1f} s "
@@ -206,8 +216,7 @@ def main() -> None:
                 for _ in range(opts.runs):
                     h.checkpoint(db.owner)
                     started = time.perf_counter()
-                    async with as_service(pool) as conn:
-                        count = await analytics.run_day(conn, day)
+                    count = await analytics.run_day(pool, day, shards=opts.shards)
                     best = min(best, time.perf_counter() - started)
                     print(
                         f"ours: the day's rows for {count:,} accounts in "
@@ -262,6 +271,7 @@ def main() -> None:
                 "target": TARGET_RATIO,
                 "pass": ratio >= TARGET_RATIO and ours_s < TARGET_S,
                 "accounts": len(ids),
+                "shards": opts.shards,
                 "days": opts.days,
             }
         )

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         default=None,
         description="Password of the app role; generated into the data dir when unset.",
     )
+    analytics_shards: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 8),
+        ge=1,
+        le=64,
+        description="Parts of the daily analytics run, run at once (default: the cores, up to 8).",
+    )
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
     cors_origins: list[str] = Field(

@@ -521,3 +521,70 @@ def test_the_portfolio_follows_its_members_and_a_new_member_is_a_flow(
         ).fetchone()
     assert p is not None and _close(p["total_value"], snaps[-1]["total_value"])
     assert p["initial_balance"] == history.initial + second_initial
+
+
+# ------------------------------------------------------------------ a run in shards
+
+EVERY_ROW = {
+    "accounts": "SELECT to_jsonb(t) - 'id' - 'created_at' - 'updated_at' AS r"
+    " FROM account_analytics t ORDER BY account_id, analytics_date",
+    "portfolios": "SELECT to_jsonb(t) - 'id' - 'created_at' - 'updated_at' AS r"
+    " FROM portfolio_analytics t ORDER BY portfolio_id, analytics_date",
+    "snapshots": "SELECT to_jsonb(t) - 'id' - 'created_at' AS r"
+    " FROM portfolio_snapshots t ORDER BY portfolio_id, snapshot_date",
+    "state": "SELECT to_jsonb(t) AS r FROM private.analytics_state t ORDER BY subject_id, day",
+    "trips": "SELECT to_jsonb(t) - 'id' AS r"
+    " FROM account_round_trips t ORDER BY account_id, closed_at, symbol, pnl",
+    "portfolio_columns": "SELECT id, current_balance, total_value, initial_balance, total_pnl,"
+    " total_pnl_percentage, positions FROM portfolios ORDER BY id",
+}
+
+
+def _every_row(db: TestDatabase) -> dict[str, list[Row]]:
+    with db.owner() as conn:
+        return {name: conn.execute(sql).fetchall() for name, sql in EVERY_ROW.items()}
+
+
+@pytest.mark.anyio
+async def test_a_run_in_shards_writes_the_rows_of_one_run(
+    module_db: TestDatabase, history: History
+) -> None:
+    """Twelve more traders over the last ten days; the day run over everyone as one part and
+    as three (each its own transaction, at once) writes the same rows, catch-up included."""
+    rng = random.Random(31)
+    start = LAST - timedelta(days=9)
+    with module_db.owner() as conn:
+        for _ in range(12):
+            user_id = create_user(conn)
+            acct = conn.execute(
+                "SELECT id, initial_balance FROM paper_trading_accounts WHERE user_id = %s",
+                [user_id],
+            ).fetchone()
+            assert acct is not None
+            conn.execute(
+                "UPDATE paper_trading_accounts SET created_at = %s WHERE id = %s",
+                [midnight(start) + timedelta(hours=2), acct["id"]],
+            )
+            conn.execute(
+                "UPDATE portfolio_accounts SET added_at = %s WHERE account_id = %s",
+                [midnight(start) + timedelta(hours=2), acct["id"]],
+            )
+            trades = _simulate(rng, acct["initial_balance"], history.closes, start, LAST)
+            _insert_trades(conn, acct["id"], user_id, trades)
+        shards = conn.execute(
+            "SELECT count(DISTINCT private.analytics_shard(id, 3)) AS n FROM profiles"
+        ).fetchone()
+    assert shards is not None and shards["n"] > 1  # the parts are not all one
+    pool = open_pool(module_db.app_conninfo, min_size=1, max_size=3)
+    await pool.open()
+    try:
+        # the new accounts are caught up from their first day, then the day is written
+        assert await analytics.run_day(pool, LAST, shards=1) == 14
+        one = _every_row(module_db)
+        with module_db.owner() as conn:
+            conn.execute("SELECT private.analytics_forget(NULL, %s)", [start])
+        assert await analytics.run_day(pool, LAST, shards=3) == 14
+    finally:
+        await pool.close()
+    assert len(one["accounts"]) == DAYS + (LAST - SECOND_JOINS).days + 1 + 12 * 10
+    assert _every_row(module_db) == one

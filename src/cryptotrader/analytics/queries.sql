@@ -1,8 +1,14 @@
 -- run_day --
--- Every given account's account_analytics row for the UTC day (NULL accounts: all), and
--- the portfolios holding them; an account whose series has a gap is caught up first
+-- Every given account's account_analytics row for the UTC day, and the portfolios holding
+-- them; an account whose series has a gap is caught up first
 -- (migration 0030). Idempotent: a rerun for the same day rewrites the same rows.
 SELECT private.analytics_run(%(day)s::date, %(accounts)s::uuid[]) AS accounts;
+
+-- run_shard --
+-- One part of a day's run over all accounts: one shard's users with their accounts and
+-- portfolios (migration 0031); the shards together write every account's and portfolio's
+-- rows of the day.
+SELECT private.analytics_run_shard(%(day)s::date, %(shard)s, %(shards)s) AS accounts;
 
 -- forget --
 -- A backfill's first half: the series from a day on are dropped; returns the first day to

@@ -3,7 +3,9 @@
 - ``analytics.daily``, daily at 00:05: for the UTC day that just ended, every account's
   ``account_analytics`` row, then every portfolio's ``portfolio_snapshots`` and
   ``portfolio_analytics`` rows (a portfolio's day needs its members' day, so one job writes
-  both, in one transaction). A missed day is caught up by the next run.
+  both), in ``CRYPTOTRADER_ANALYTICS_SHARDS`` parts by user at once, each a transaction of
+  its own. A missed day is caught up by the next run; a failed part is written again by the
+  retry (the day is idempotent).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from datetime import UTC, datetime
 import procrastinate
 
 from cryptotrader.analytics import service as analytics
-from cryptotrader.jobs.runtime import TRANSIENT_RETRY, service_unit
+from cryptotrader.config import get_settings
+from cryptotrader.jobs.runtime import TRANSIENT_RETRY, current_pool
 
 blueprint = procrastinate.Blueprint()
 
@@ -28,5 +31,4 @@ blueprint = procrastinate.Blueprint()
 async def daily(timestamp: int) -> int:
     """The rows of the day before the run's scheduled time; returns how many accounts."""
     day = analytics.previous_utc_day(datetime.fromtimestamp(timestamp, UTC))
-    async with service_unit() as conn:
-        return await analytics.run_day(conn, day)
+    return await analytics.run_day(current_pool(), day, shards=get_settings().analytics_shards)

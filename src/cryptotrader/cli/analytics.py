@@ -70,11 +70,13 @@ def analytics_run(
     from cryptotrader.analytics import service as analytics
 
     when = _not_future(_day(day, "--date") or analytics.previous_utc_day(), "--date")
+    settings = get_settings()
+    migrate_target(settings)
 
-    async def work(conn: Conn) -> int:
-        return await analytics.run_day(conn, when)
+    async def work(pool: AsyncConnectionPool[Conn]) -> int:
+        return await analytics.run_day(pool, when, shards=settings.analytics_shards)
 
-    count = run_service(work)
+    count = with_pool(settings, work)
     console.print(f"{when}: {count} accounts", markup=False)
 
 
@@ -109,7 +111,12 @@ def analytics_backfill(
 
     async def work(pool: AsyncConnectionPool[Conn]) -> int:
         return await analytics.backfill(
-            pool, last, account, first, lambda _d, done, total: tell(done / total)
+            pool,
+            last,
+            account,
+            first,
+            lambda _d, done, total: tell(done / total),
+            shards=settings.analytics_shards,
         )
 
     with bar:

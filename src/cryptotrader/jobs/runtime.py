@@ -72,14 +72,20 @@ async def task_pool(conninfo: str, *, max_size: int = CONCURRENCY) -> AsyncItera
         await pool.close()
 
 
+def current_pool() -> AsyncConnectionPool[Conn]:
+    """The pool of the tasks run inside :func:`task_pool`, for a task whose work is several
+    units of work at once. Raises RuntimeError outside it."""
+    pool = _pool.get()
+    if pool is None:
+        raise RuntimeError("a task's unit of work needs jobs.runtime.task_pool() around it")
+    return pool
+
+
 @asynccontextmanager
 async def service_unit() -> AsyncIterator[Conn]:
     """One transaction as ``service_role`` for a task: committed when the block ends, rolled
     back on an error. Raises RuntimeError outside :func:`task_pool`."""
-    pool = _pool.get()
-    if pool is None:
-        raise RuntimeError("a task's unit of work needs jobs.runtime.task_pool() around it")
-    async with as_service(pool) as conn:
+    async with as_service(current_pool()) as conn:
         yield conn
 
 
