@@ -54,6 +54,28 @@ def midnight(day: date) -> datetime:
 def setup(owner: str, accounts: int, days: int, trips: int, first: date) -> None:
     h.create_accounts(owner, accounts)
     with psycopg.connect(owner) as conn, conn.transaction():
+        # the monthly trade and quarterly analytics partitions a platform running for the
+        # year has (its monthly job creates each ahead), not the default partition for all
+        month = date(first.year, first.month, 1) - timedelta(days=1)
+        while month <= datetime.now(UTC).date():
+            lo = date(month.year, month.month, 1)
+            hi = (lo + timedelta(days=32)).replace(day=1)
+            quarter = date(lo.year, 3 * ((lo.month - 1) // 3) + 1, 1)
+            conn.execute(
+                "SELECT private.create_range_partition('public.paper_trades', %s, 'created_at',"
+                " %s, %s)",
+                [f"paper_trades_{lo:%Y_%m}", f"{lo} 00:00:00+00", f"{hi} 00:00:00+00"],
+            )
+            conn.execute(
+                "SELECT private.create_range_partition('public.account_analytics', %s,"
+                " 'analytics_date', %s, %s)",
+                [
+                    f"account_analytics_{quarter:%Y}_q{(quarter.month - 1) // 3 + 1}",
+                    str(quarter),
+                    str((quarter + timedelta(days=95)).replace(day=1)),
+                ],
+            )
+            month = hi
         conn.execute(
             "UPDATE paper_trading_accounts SET initial_balance = %s, balance = %s, created_at = %s",
             [INITIAL, INITIAL, midnight(first) + timedelta(hours=1)],

@@ -103,7 +103,8 @@ async def test_a_killed_workers_job_runs_again_on_another_worker(
             " SET last_heartbeat = now() - interval '1 minute' WHERE id = %s",
             [dead],
         )
-    assert await stalled(pool) == [job_id]
+    # (the worker's own every-minute job may have been running too when it was killed)
+    assert job_id in await stalled(pool)
 
     with workers(cli_env, tmp_path, [SAMPLE, MAINTENANCE]) as second:
         wait_for(lambda: bool(live_workers(db)), tmp_path)

@@ -4,6 +4,11 @@
 -- (migration 0030). Idempotent: a rerun for the same day rewrites the same rows.
 SELECT private.analytics_run(%(day)s::date, %(accounts)s::uuid[]) AS accounts;
 
+-- prepare --
+-- Before a day's run in shards: the partitions of the running state it may write, made in
+-- a transaction of their own (migration 0032).
+SELECT private.analytics_prepare(%(day)s::date);
+
 -- run_shard --
 -- One part of a day's run over all accounts: one shard's users with their accounts and
 -- portfolios (migration 0031); the shards together write every account's and portfolio's

@@ -63,6 +63,8 @@ async def run_day(
 
     if shards < 1:
         raise ValueError(f"shards must be at least 1, not {shards}")
+    async with as_service(pool) as conn:  # the state's months, made before the parts write
+        await conn.execute(Q["prepare"], {"day": day})
     return sum(await asyncio.gather(*(part(k) for k in range(shards))))
 
 
