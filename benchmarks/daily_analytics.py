@@ -55,7 +55,7 @@ def setup(owner: str, accounts: int, days: int, trips: int, first: date) -> None
     h.create_accounts(owner, accounts)
     with psycopg.connect(owner) as conn, conn.transaction():
         # the monthly trade and quarterly analytics partitions a platform running for the
-        # year has (its monthly job creates each ahead), not the default partition for all
+        # year has (its maintenance job creates each ahead), not the default partitions
         month = date(first.year, first.month, 1) - timedelta(days=1)
         while month <= datetime.now(UTC).date():
             lo = date(month.year, month.month, 1)
@@ -66,15 +66,21 @@ def setup(owner: str, accounts: int, days: int, trips: int, first: date) -> None
                 " %s, %s)",
                 [f"paper_trades_{lo:%Y_%m}", f"{lo} 00:00:00+00", f"{hi} 00:00:00+00"],
             )
-            conn.execute(
-                "SELECT private.create_range_partition('public.account_analytics', %s,"
-                " 'analytics_date', %s, %s)",
-                [
-                    f"account_analytics_{quarter:%Y}_q{(quarter.month - 1) // 3 + 1}",
-                    str(quarter),
-                    str((quarter + timedelta(days=95)).replace(day=1)),
-                ],
-            )
+            for table, key in (
+                ("account_analytics", "analytics_date"),
+                ("portfolio_analytics", "analytics_date"),
+                ("portfolio_snapshots", "snapshot_date"),
+            ):
+                conn.execute(
+                    "SELECT private.create_range_partition(%s::regclass, %s, %s, %s, %s)",
+                    [
+                        f"public.{table}",
+                        f"{table}_{quarter:%Y}_q{(quarter.month - 1) // 3 + 1}",
+                        key,
+                        str(quarter),
+                        str((quarter + timedelta(days=95)).replace(day=1)),
+                    ],
+                )
             month = hi
         conn.execute(
             "UPDATE paper_trading_accounts SET initial_balance = %s, balance = %s, created_at = %s",

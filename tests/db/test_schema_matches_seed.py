@@ -22,11 +22,13 @@ from tests.support import PgServer, Row, TestDatabase
 
 SEED = Path(__file__).resolve().parent.parent / "fixtures" / "database-schema.md"
 
-# Documented deviation (0003_partitioned_tables.sql): a partitioned table's primary key must
-# contain its partition key, so the seed's PRIMARY KEY (id) becomes (id, <partition key>).
+# Documented deviation (0003_partitioned_tables.sql, 0032_analytics_partitions.sql): a
+# partitioned table's primary key must contain its partition key, so the seed's PRIMARY KEY
+# (id) becomes (id, <partition key>).
 PARTITIONED_PRIMARY_KEYS = {
     "paper_trades": ("id", "created_at"),
     "account_analytics": ("id", "analytics_date"),
+    "portfolio_snapshots": ("id", "snapshot_date"),
 }
 
 # Seed type -> PostgreSQL's format_type(); VARCHAR(n) and arrays are handled in pg_type().

@@ -1,14 +1,15 @@
 -- Daily analytics tables by period, so a day's writes touch indexes the size of a period,
 -- not of the whole history (docs/benchmarks.md, "Daily analytics"). Every day adds a row
 -- per account and portfolio to private.analytics_state and one per portfolio to
--- portfolio_analytics; their keys lead with a random id, so each insert lands on a random
+-- portfolio_analytics and portfolio_snapshots; their keys lead with a random id, so each insert lands on a random
 -- index page, and at 10,000 accounts the step slowed by the month as those indexes grew
 -- past memory. Like account_analytics (0003), they are now partitioned:
 -- - private.analytics_state by month on day, each month created before a run writes into it
 --   (private.analytics_state_months); no default partition, so none is ever scanned;
--- - portfolio_analytics by quarter on analytics_date, as account_analytics: its primary key
---   becomes (id, analytics_date), a default partition catches a quarter not yet created,
---   and create_partitions_ahead() makes the quarters ahead for both tables.
+-- - portfolio_analytics and portfolio_snapshots by quarter on their date, as
+--   account_analytics ("analytics data partitioned by quarter", the seed): their primary
+--   keys become (id, date), a default partition catches a quarter not yet created, and
+--   create_partitions_ahead() makes the quarters ahead for all three.
 
 -- ------------------------------------------------------------------ the running state
 ALTER TABLE private.analytics_state RENAME TO analytics_state_0030;
@@ -92,7 +93,29 @@ SELECT private.lock_down_partition('portfolio_analytics_default');
 INSERT INTO portfolio_analytics SELECT * FROM portfolio_analytics_0030;
 DROP TABLE portfolio_analytics_0030;
 
--- 0003's function, with portfolio_analytics's quarters beside account_analytics's
+-- ------------------------------------------------------------------ portfolio snapshots
+ALTER TABLE portfolio_snapshots RENAME TO portfolio_snapshots_0002;
+ALTER TABLE portfolio_snapshots_0002 RENAME CONSTRAINT portfolio_snapshots_pkey TO portfolio_snapshots_0002_pkey;
+ALTER TABLE portfolio_snapshots_0002
+  RENAME CONSTRAINT portfolio_snapshots_portfolio_id_snapshot_date_key TO portfolio_snapshots_0002_key;
+ALTER INDEX portfolio_snapshots_user_id_idx RENAME TO portfolio_snapshots_0002_user_id_idx;
+
+CREATE TABLE portfolio_snapshots (
+  LIKE portfolio_snapshots_0002 INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
+  PRIMARY KEY (id, snapshot_date),
+  UNIQUE (portfolio_id, snapshot_date),
+  FOREIGN KEY (user_id) REFERENCES profiles(id) ON DELETE CASCADE,
+  FOREIGN KEY (portfolio_id, user_id) REFERENCES portfolios (id, user_id) ON DELETE CASCADE
+) PARTITION BY RANGE (snapshot_date);
+CREATE TABLE portfolio_snapshots_default PARTITION OF portfolio_snapshots DEFAULT;
+CREATE INDEX portfolio_snapshots_user_id_idx ON portfolio_snapshots (user_id);
+SELECT private.own_rows('portfolio_snapshots', ARRAY['select']);
+SELECT private.lock_down_partition('portfolio_snapshots_default');
+INSERT INTO portfolio_snapshots SELECT * FROM portfolio_snapshots_0002;
+DROP TABLE portfolio_snapshots_0002;
+
+-- 0003's function, with the quarters of portfolio_analytics and portfolio_snapshots
+-- beside account_analytics's, and the state's months
 CREATE OR REPLACE FUNCTION public.create_partitions_ahead(months_ahead integer DEFAULT 3)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
@@ -115,6 +138,12 @@ BEGIN
     IF private.create_range_partition('public.account_analytics',
                                       'account_analytics_' || to_char(q, 'YYYY') || '_q' || to_char(q, 'Q'),
                                       'analytics_date', to_char(q, 'YYYY-MM-DD'),
+                                      to_char(q + interval '3 months', 'YYYY-MM-DD')) THEN
+      created := created + 1;
+    END IF;
+    IF private.create_range_partition('public.portfolio_snapshots',
+                                      'portfolio_snapshots_' || to_char(q, 'YYYY') || '_q' || to_char(q, 'Q'),
+                                      'snapshot_date', to_char(q, 'YYYY-MM-DD'),
                                       to_char(q + interval '3 months', 'YYYY-MM-DD')) THEN
       created := created + 1;
     END IF;
