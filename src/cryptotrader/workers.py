@@ -27,7 +27,12 @@ WORKERS = ("market", "backtests", "jobs")
 async def build_market_feed(settings: Settings, target: DatabaseTarget) -> MarketFeed:
     async with app_pool(target, settings) as pool, as_service(pool) as conn:
         provider = await build_provider(settings, conn)
-    return MarketFeed(conninfo=target.app, provider=provider, interval=refresh_interval(settings))
+    return MarketFeed(
+        conninfo=target.app,
+        provider=provider,
+        interval=refresh_interval(settings),
+        live_bars=settings.market_provider != "replay",  # it plays bars that are stored
+    )
 
 
 async def start_market_feed(

@@ -94,17 +94,23 @@ async def list_prices(
     return [Price.model_validate(r) for r in rows]
 
 
-async def store_quotes(conn: Conn, quotes: list[Quote]) -> dict[str, Decimal]:
-    """Upsert the quotes and announce them on NOTIFY ``ct_prices``; returns the symbols
-    whose USD price changed, with the new price (what tick processing needs)."""
+async def store_quotes(
+    conn: Conn, quotes: list[Quote], *, live_bars: bool = True
+) -> dict[str, Decimal]:
+    """Upsert the quotes, fold them into the live 1-minute bars (unless ``live_bars`` is
+    off: a replay plays bars that are stored already) and announce them on NOTIFY
+    ``ct_prices``; returns the symbols whose USD price changed, with the new price (what
+    tick processing needs)."""
     if not quotes:
         return {}
     old = {
         r["symbol"]: r["price_usd"]
         for r in await fetch_all(conn, Q["current_prices"], {"symbols": [q.symbol for q in quotes]})
     }
-    columns = Quote.model_fields.keys()
-    await execute(conn, Q["upsert_quotes"], {c: [getattr(q, c) for q in quotes] for c in columns})
+    columns = {c: [getattr(q, c) for q in quotes] for c in Quote.model_fields}
+    await execute(conn, Q["upsert_quotes"], columns)
+    if live_bars:
+        await execute(conn, Q["upsert_live_bars"], columns)
     for start in range(0, len(quotes), _NOTIFY_CHUNK):
         chunk = quotes[start : start + _NOTIFY_CHUNK]
         payload = {q.symbol: [str(q.price_usd), str(q.price_aud)] for q in chunk}

@@ -27,6 +27,21 @@ ON CONFLICT (symbol) DO UPDATE SET
   high_24h = coalesce(EXCLUDED.high_24h, m.high_24h), low_24h = coalesce(EXCLUDED.low_24h, m.low_24h),
   exchange = EXCLUDED.exchange, last_updated = EXCLUDED.last_updated;
 
+-- upsert_live_bars --
+-- The feed's quotes folded into 1-minute bars (source 'feed'), in the transaction that
+-- stores them: a minute's first quote opens its bar, each later one moves its high, low
+-- and close and adds its volume. The timeframes above are aggregated from these on read,
+-- as from imported ones. A bar from elsewhere (an import, a backfill) is never touched.
+INSERT INTO market_candles AS c (symbol, timeframe, open_time, open, high, low, close, volume, source)
+SELECT q.symbol, '1m', date_trunc('minute', q.at, 'UTC'), q.price, q.price, q.price, q.price,
+       coalesce(q.volume, 0), 'feed'
+  FROM unnest(%(symbol)s::text[], %(price_usd)s::numeric[], %(last_updated)s::timestamptz[],
+              %(volume)s::numeric[]) AS q(symbol, price, at, volume)
+ON CONFLICT (symbol, timeframe, open_time) DO UPDATE
+   SET high = greatest(c.high, EXCLUDED.high), low = least(c.low, EXCLUDED.low),
+       close = EXCLUDED.close, volume = c.volume + EXCLUDED.volume
+ WHERE c.source = 'feed';
+
 -- list_prices --
 -- Every cached price with its age; stale when older than max_age_seconds. The largest
 -- market cap first (none: last), keyset-paginated on (market cap or -1, symbol).

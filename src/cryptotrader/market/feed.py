@@ -7,9 +7,10 @@ Standbys poll for the lock every ``standby_poll`` seconds and take over within t
 after the leader dies.
 
 Each refresh: fetch quotes from the provider (a failure keeps the last good prices,
-which then show as stale, and backs off), upsert them and NOTIFY ``ct_prices`` in one
-transaction, then run ``process_market_tick`` for every symbol whose price changed, each
-in its own transaction (one symbol's failure does not hold up the others).
+which then show as stale, and backs off), upsert them, fold them into the live 1-minute
+candles and NOTIFY ``ct_prices`` in one transaction, then run ``process_market_tick`` for
+every symbol whose price changed, each in its own transaction (one symbol's failure does
+not hold up the others).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class MarketFeed:
     interval: float = 1.0
     standby_poll: float = 1.0
     max_backoff: float = 300.0
+    live_bars: bool = True  # fold quotes into 1-minute candles (not for a replay)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     is_leader: bool = field(default=False, init=False)
     last: RefreshResult | None = field(default=None, init=False)
@@ -103,7 +105,7 @@ class MarketFeed:
                 coins = await cache.tracked_coins(conn)
             quotes = await self.provider.fetch_quotes(coins)
             async with conn.transaction():
-                changed = await cache.store_quotes(conn, quotes)
+                changed = await cache.store_quotes(conn, quotes, live_bars=self.live_bars)
             result.symbols_updated = len(quotes)
             result.orders_processed = await self._process_ticks(conn, changed)
         except RateLimited as exc:

@@ -51,6 +51,9 @@ class Quote(BaseModel):
     low_24h: Decimal | None = None
     exchange: str
     last_updated: datetime
+    # base units traded since the provider's previous quote, when it knows (the simulated
+    # feed does); added to the live 1-minute bar's volume, not stored in the cache
+    volume: Decimal | None = None
 
 
 class Candle(BaseModel):

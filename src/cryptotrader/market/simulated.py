@@ -5,7 +5,9 @@ Each step is geometric Brownian motion without drift,
 from a generator seeded per feed, so a given seed and call sequence always gives the
 same prices. ``sigma`` (per second) is estimated from real candles where we have them
 (standard deviation of log returns of the newest closes, scaled by the bar length), else
-a default annual volatility. AUD = USD * a configurable rate.
+a default annual volatility. AUD = USD * a configurable rate. Each step also trades a
+volume (the 24h volume's share of the step, lognormally scattered), so the live 1-minute
+bars the feed folds its quotes into have plausible highs, lows and volume.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from cryptotrader.market.schemas import Quote, TrackedCoin
 
 SECONDS_PER_YEAR = 365 * 86400
 DEFAULT_ANNUAL_VOLATILITY = 0.8
+DEFAULT_DAILY_TURNOVER = 1_000.0  # base units a day, for a coin with no 24h volume known
+VOLUME_SIGMA = 0.6  # spread of a step's volume around its share of the day's
 _SIGNIFICANT = 10
 
 
@@ -66,6 +70,8 @@ class SimulatedFeed:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - reproducible prices, not secrets
+        # a stream of its own, so the prices of a seed are the same with or without volume
+        self._volume_rng = random.Random(f"{self.seed}:volume")  # noqa: S311
         default = DEFAULT_ANNUAL_VOLATILITY / math.sqrt(SECONDS_PER_YEAR)
         self._walks = {
             symbol: _Walk(
@@ -107,10 +113,18 @@ class SimulatedFeed:
                         ),
                         "exchange": self.name,
                         "last_updated": self._clock,
+                        "volume": self._volume(w, dt),
                     }
                 )
             )
         return quotes
+
+    def _volume(self, w: _Walk, dt: float) -> Decimal:
+        """Base units traded in the step: the 24h volume's share of ``dt`` (or a default),
+        scattered lognormally around it (mean 1)."""
+        per_day = float(w.quote.volume_24h_usd or 0) / w.price or DEFAULT_DAILY_TURNOVER
+        burst = math.exp(self._volume_rng.gauss(0.0, VOLUME_SIGMA) - VOLUME_SIGMA**2 / 2)
+        return Decimal(per_day * dt / 86_400 * burst).quantize(Decimal("1e-8"))
 
     async def fetch_quotes(self, coins: list[TrackedCoin]) -> list[Quote]:
         wanted = {c.symbol for c in coins}
