@@ -98,6 +98,19 @@ class Settings(BaseSettings):
     market_seed: int = Field(default=42, description="Seed of the simulated feed.")
     usd_aud_rate: Decimal = Field(default=Decimal("1.4935"), gt=0)
     coingecko_api_key: SecretStr | None = None
+    # LLM strategies (bots/llm.py): one OpenAI-compatible client per provider
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("CRYPTOTRADER_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str = "https://api.openai.com/v1"
+    deepseek_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CRYPTOTRADER_DEEPSEEK_API_KEY", "DEEPSEEK_API_KEY"),
+    )
+    deepseek_base_url: str = "https://api.deepseek.com"
+    ollama_base_url: str = "http://localhost:11434/v1"
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds an LLM call may take.")
+    llm_concurrency: int = Field(default=8, ge=1, description="Calls at once per LLM provider.")
     coingecko_api_kind: Literal["demo", "pro"] = "demo"
     coingecko_base_url: str | None = None
     replay_timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1m"
