@@ -20,6 +20,7 @@ import pytest
 
 from cryptotrader.bots.errors import UnknownModel
 from cryptotrader.bots.llm import (
+    MODES,
     LLMClient,
     Prompt,
     Provider,
@@ -147,29 +148,13 @@ def stub() -> Iterator[StubLLM]:
 
 
 def client_for(stub: StubLLM, *, timeout: float = 5.0, concurrency: int = 8) -> LLMClient:
+    keys = {"openai": "sk-test", "deepseek": "sk-ds", "ollama": None}
     return LLMClient(
         providers={
-            "openai": Provider(
-                name="openai",
-                base_url=stub.url,
-                api_key="sk-test",
-                mode="json_schema",
-                concurrency=concurrency,
-            ),
-            "deepseek": Provider(
-                name="deepseek",
-                base_url=stub.url,
-                api_key="sk-ds",
-                mode="json_object",
-                concurrency=concurrency,
-            ),
-            "ollama": Provider(
-                name="ollama",
-                base_url=stub.url,
-                api_key=None,
-                mode="json_schema",
-                concurrency=concurrency,
-            ),
+            name: Provider(
+                name=name, base_url=stub.url, api_key=key, mode=MODES[name], concurrency=concurrency
+            )
+            for name, key in keys.items()
         },
         timeout=timeout,
     )

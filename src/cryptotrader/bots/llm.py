@@ -70,37 +70,33 @@ class Prompt:
     temperature: float = 0.2
 
 
+# The strongest structured output each provider supports (Ollama maps json_schema to a
+# grammar-constrained format).
+MODES: dict[str, Mode] = {
+    "openai": "json_schema",
+    "deepseek": "json_object",
+    "ollama": "json_schema",
+}
+
+
 def from_settings(settings: Settings) -> LLMClient:
-    """The client of the configured providers (keys from the environment only)."""
-
-    def key(secret: SecretStr | None) -> str | None:
-        return secret.get_secret_value() if secret is not None else None
-
-    n = settings.llm_concurrency
+    """The client of the configured providers (keys from the environment only; Ollama's
+    is ignored, so none is sent)."""
+    where: dict[str, tuple[str, SecretStr | None]] = {
+        "openai": (settings.openai_base_url, settings.openai_api_key),
+        "deepseek": (settings.deepseek_base_url, settings.deepseek_api_key),
+        "ollama": (settings.ollama_base_url, None),
+    }
     return LLMClient(
         providers={
-            "openai": Provider(
-                name="openai",
-                base_url=settings.openai_base_url,
-                api_key=key(settings.openai_api_key),
-                mode="json_schema",
-                concurrency=n,
-            ),
-            "deepseek": Provider(
-                name="deepseek",
-                base_url=settings.deepseek_base_url,
-                api_key=key(settings.deepseek_api_key),
-                mode="json_object",
-                concurrency=n,
-            ),
-            # Ollama maps json_schema to a grammar-constrained format; the key is ignored
-            "ollama": Provider(
-                name="ollama",
-                base_url=settings.ollama_base_url,
-                api_key=None,
-                mode="json_schema",
-                concurrency=n,
-            ),
+            name: Provider(
+                name=name,
+                base_url=url,
+                api_key=secret.get_secret_value() if secret is not None else None,
+                mode=MODES[name],
+                concurrency=settings.llm_concurrency,
+            )
+            for name, (url, secret) in where.items()
         },
         timeout=settings.llm_timeout,
     )

@@ -123,6 +123,7 @@ DECLARE
   created integer := 0;
   m date;
   q date;
+  t record;
 BEGIN
   IF months_ahead < 0 OR months_ahead > 120 THEN
     RAISE EXCEPTION 'months_ahead must be between 0 and 120' USING ERRCODE = '22023';
@@ -135,24 +136,16 @@ BEGIN
       created := created + 1;
     END IF;
     q := date_trunc('quarter', m)::date;
-    IF private.create_range_partition('public.account_analytics',
-                                      'account_analytics_' || to_char(q, 'YYYY') || '_q' || to_char(q, 'Q'),
-                                      'analytics_date', to_char(q, 'YYYY-MM-DD'),
-                                      to_char(q + interval '3 months', 'YYYY-MM-DD')) THEN
-      created := created + 1;
-    END IF;
-    IF private.create_range_partition('public.portfolio_snapshots',
-                                      'portfolio_snapshots_' || to_char(q, 'YYYY') || '_q' || to_char(q, 'Q'),
-                                      'snapshot_date', to_char(q, 'YYYY-MM-DD'),
-                                      to_char(q + interval '3 months', 'YYYY-MM-DD')) THEN
-      created := created + 1;
-    END IF;
-    IF private.create_range_partition('public.portfolio_analytics',
-                                      'portfolio_analytics_' || to_char(q, 'YYYY') || '_q' || to_char(q, 'Q'),
-                                      'analytics_date', to_char(q, 'YYYY-MM-DD'),
-                                      to_char(q + interval '3 months', 'YYYY-MM-DD')) THEN
-      created := created + 1;
-    END IF;
+    FOR t IN SELECT * FROM (VALUES ('account_analytics', 'analytics_date'),
+                                   ('portfolio_analytics', 'analytics_date'),
+                                   ('portfolio_snapshots', 'snapshot_date')) AS v(name, key) LOOP
+      IF private.create_range_partition(('public.' || t.name)::regclass,
+                                        t.name || '_' || to_char(q, 'YYYY') || '_q' || to_char(q, 'Q'),
+                                        t.key, to_char(q, 'YYYY-MM-DD'),
+                                        to_char(q + interval '3 months', 'YYYY-MM-DD')) THEN
+        created := created + 1;
+      END IF;
+    END LOOP;
     created := created + private.analytics_state_months(m, m);
   END LOOP;
   RETURN created;
