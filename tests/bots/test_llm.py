@@ -385,6 +385,22 @@ async def test_a_timeout_and_a_garbled_body(stub: StubLLM) -> None:
     assert reply.decision is not None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": "not a list"},
+        {"choices": [], "usage": "none"},
+        {"choices": [{"message": ["not", "a", "dict"]}]},
+        {"choices": [{"message": {"content": 42}}], "usage": {"prompt_tokens": "many"}},
+    ],
+)
+async def test_a_200_of_the_wrong_shape_is_an_abstention(stub: StubLLM, body: Any) -> None:
+    reply = await ask(stub, "gpt-4o-mini", Canned(body=body))
+    assert reply.decision is None and reply.failure is not None
+    assert (reply.failure.kind, reply.failure.code) == ("transient", "empty_reply")
+    assert (reply.tokens_in, reply.tokens_out) == (0, 0)
+
+
 async def test_each_provider_has_its_concurrency_limit(stub: StubLLM) -> None:
     stub.answer(Canned(body=with_content("response_openai_gpt-4o-mini", BUY), delay=0.2))
     client = client_for(stub, concurrency=2)

@@ -49,6 +49,8 @@ async def run_day(
     (a portfolio holds only its owner's accounts), in about 1/shards of the time on a
     server with the cores for it. A part that fails leaves the others written; the day is
     idempotent, so running it again completes it."""
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, not {shards}")
     if accounts is not None:
         async with as_service(pool) as conn:
             row = await fetch_one(conn, Q["run_day"], {"day": day, "accounts": list(accounts)})
@@ -61,8 +63,6 @@ async def run_day(
             )
         return int(row["accounts"]) if row else 0
 
-    if shards < 1:
-        raise ValueError(f"shards must be at least 1, not {shards}")
     async with as_service(pool) as conn:  # the state's months, made before the parts write
         await conn.execute(Q["prepare"], {"day": day})
     return sum(await asyncio.gather(*(part(k) for k in range(shards))))

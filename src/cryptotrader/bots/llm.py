@@ -208,26 +208,39 @@ class _Answer:
     tokens_out: int
 
 
-def read_answer(payload: Any) -> _Answer:
-    """The parts of a chat-completion body that matter, whichever provider sent it."""
-    choice = (payload.get("choices") or [{}])[0] if isinstance(payload, dict) else {}
-    message = choice.get("message") or {}
-    content = message.get("content")
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(content, str):
-        think = _THINK.match(content)
-        if think:  # R1's chain of thought inline (older Ollama)
-            reasoning = reasoning or think.group(1).strip()
-            content = content[think.end() :]
-    usage = payload.get("usage") or {} if isinstance(payload, dict) else {}
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def read_answer(payload: dict[str, Any]) -> _Answer:
+    """The parts of a chat-completion body that matter, whichever provider sent it (a part
+    of the wrong shape reads as missing)."""
+    choices = payload.get("choices")
+    choice = _dict(choices[0]) if isinstance(choices, list) and choices else {}
+    message = _dict(choice.get("message"))
+    content = _str(message.get("content"))
+    reasoning = _str(message.get("reasoning_content")) or _str(message.get("reasoning"))
+    think = _THINK.match(content) if content is not None else None
+    if content is not None and think:  # R1's chain of thought inline (older Ollama)
+        reasoning = reasoning or think.group(1).strip()
+        content = content[think.end() :]
+    usage = _dict(payload.get("usage"))
     return _Answer(
-        content=content if isinstance(content, str) else None,
-        reasoning=reasoning if isinstance(reasoning, str) else None,
-        refusal=message.get("refusal") if isinstance(message.get("refusal"), str) else None,
-        finish_reason=choice.get("finish_reason"),
-        reported_model=payload.get("model") if isinstance(payload, dict) else None,
-        tokens_in=int(usage.get("prompt_tokens") or 0),
-        tokens_out=int(usage.get("completion_tokens") or 0),
+        content=content,
+        reasoning=reasoning,
+        refusal=_str(message.get("refusal")),
+        finish_reason=_str(choice.get("finish_reason")),
+        reported_model=_str(payload.get("model")),
+        tokens_in=_count(usage.get("prompt_tokens")),
+        tokens_out=_count(usage.get("completion_tokens")),
     )
 
 
@@ -319,14 +332,15 @@ class LLMClient:
             raise UnknownModel(f"the model {model!r} needs the {name} provider, which is not set")
         mode: Mode | None = provider.mode
         started = time.perf_counter()
-        while True:
-            assert mode is not None
+        reply = None
+        while mode is not None:
             async with self._limits[name]:
                 reply = await self._call(provider, model_id, prompt, mode, started)
-            weaker = WEAKER[mode]
-            if reply.failure is None or not _rejects_mode(reply.failure) or weaker is None:
-                return reply
-            mode = weaker
+            if reply.failure is None or not _rejects_mode(reply.failure):
+                break
+            mode = WEAKER[mode]  # the provider refused the mode: ask once with a weaker one
+        assert reply is not None
+        return reply
 
     async def _call(
         self, provider: Provider, model: str, prompt: Prompt, mode: Mode, started: float

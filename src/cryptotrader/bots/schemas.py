@@ -100,7 +100,3 @@ class LLMReply:
     tokens_out: int
     latency_ms: float
     response_mode: str  # json_schema, json_object or prompt: what the request asked for
-
-    @property
-    def abstained(self) -> bool:
-        return self.decision is None
