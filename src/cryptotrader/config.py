@@ -110,7 +110,16 @@ class Settings(BaseSettings):
     deepseek_base_url: str = "https://api.deepseek.com"
     ollama_base_url: str = "http://localhost:11434/v1"
     llm_timeout: float = Field(default=60.0, gt=0, description="Seconds an LLM call may take.")
-    llm_concurrency: int = Field(default=8, ge=1, description="Calls at once per LLM provider.")
+    llm_concurrency: int = Field(default=32, ge=1, description="Calls at once per LLM provider.")
+    bot_poll: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between the bot runner's rounds."
+    )
+    bot_lateness: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds after a bar's close within which a bot may still decide on it "
+        "(at most one bar); a bar missed for longer is not traded late.",
+    )
     coingecko_api_kind: Literal["demo", "pro"] = "demo"
     coingecko_base_url: str | None = None
     replay_timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1m"

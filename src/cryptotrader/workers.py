@@ -1,8 +1,10 @@
 """Background workers, runnable in the API process (`serve`) or on their own (`worker`).
 They coordinate only through PostgreSQL, so any number of processes may run them:
 ``market`` (the price feed, one leader), ``backtests`` (pending backtest sessions,
-each run once by whichever worker claims it) and ``jobs`` (procrastinate's worker: the
-domains' tasks and periodic jobs, each job run once, each period deferred once)."""
+each run once by whichever worker claims it), ``bots`` (the bot runner: each active bot
+decides once per closed bar, whichever worker claims it) and ``jobs`` (procrastinate's
+worker: the domains' tasks and periodic jobs, each job run once, each period deferred
+once)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from cryptotrader.market.feed import MarketFeed
 from cryptotrader.market.providers import build_provider, refresh_interval
 
 log = logging.getLogger(__name__)
-WORKERS = ("market", "backtests", "jobs")
+WORKERS = ("market", "backtests", "bots", "jobs")
 
 
 async def build_market_feed(settings: Settings, target: DatabaseTarget) -> MarketFeed:
@@ -51,6 +53,35 @@ async def start_market_feed(
     return None
 
 
+async def run_bots(settings: Settings, target: DatabaseTarget, stop: asyncio.Event) -> None:
+    """The bot runner on a pool of its own, until ``stop`` (waiting for the database)."""
+    from cryptotrader.bots.llm import from_settings
+    from cryptotrader.bots.runner import BotRunner
+
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            async with app_pool(target, settings) as pool:
+                llm = from_settings(settings)
+                runner = BotRunner(
+                    pool=pool,
+                    llm=llm,
+                    lease=max(180.0, 3 * settings.llm_timeout),
+                    lateness=settings.bot_lateness,
+                    poll=settings.bot_poll,
+                )
+                try:
+                    await runner.run(stop)
+                finally:
+                    await llm.aclose()
+            return
+        except (psycopg.OperationalError, DatabaseError) as exc:
+            log.warning("bots: cannot start yet (%s); retrying in %.0f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def run_workers(
     settings: Settings, target: DatabaseTarget, stop: asyncio.Event, only: set[str] | None = None
 ) -> None:
@@ -71,6 +102,8 @@ async def run_workers(
         from cryptotrader.jobs.runtime import run_jobs
 
         tasks.append(asyncio.create_task(run_jobs(target.app, stop), name="jobs"))
+    if "bots" in chosen:
+        tasks.append(asyncio.create_task(run_bots(settings, target, stop), name="bots"))
     if "market" in chosen:
         feed = await start_market_feed(settings, target, stop)
         if feed is not None:

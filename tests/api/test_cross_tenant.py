@@ -1,7 +1,8 @@
 """Cross-tenant walk derived from the OpenAPI document.
 
 For every operation whose path has a parameter, user A owns the resources the path can
-name (accounts, orders, a watchlist, portfolios, a private template, a backtest session)
+name (accounts, orders, a watchlist, portfolios, a private template, a backtest session,
+a bot and an AI strategy)
 and user B calls the operation with A's ids, with a body valid for B: the answer must be
 404 and the database, every table of the public and auth schemas as the owner sees it,
 must not change at all (a refused call rolls back, its audit record included). Each
@@ -44,6 +45,8 @@ class Tenant:
     default_portfolio: str
     template: str  # private
     backtest: str  # pending
+    bot: str  # paused, an llm bot running `ai_strategy`
+    ai_strategy: str
 
     def ids(self, parameter: str) -> list[str]:
         return {
@@ -53,6 +56,8 @@ class Tenant:
             "portfolio_id": [self.portfolio, self.default_portfolio],
             "template_id": [self.template],
             "session_id": [self.backtest],
+            "bot_id": [self.bot],
+            "strategy_id": [self.ai_strategy],
         }[parameter]
 
 
@@ -64,6 +69,8 @@ OWNED = {
     "portfolio_id": "portfolio_not_found",
     "template_id": "template_not_found",
     "session_id": "backtest_session_not_found",
+    "bot_id": "bot_not_found",
+    "strategy_id": "ai_strategy_not_found",
 }
 # A path parameter that names no row: a fixed value (BTC is in every tenant's watchlist).
 CONSTANT = {"symbol": "BTC"}
@@ -137,6 +144,19 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("DELETE", "/backtests/{session_id}"): Walk(),
     ("GET", "/backtests/{session_id}/results"): Walk(),
     ("GET", "/backtests/{session_id}/performance"): Walk(),
+    ("GET", "/ai-strategies/{strategy_id}"): Walk(),
+    ("PATCH", "/ai-strategies/{strategy_id}"): Walk(lambda t: {"name": "Taken over"}),
+    # the owner's strategy is in use by their bot: only a stranger reaches the delete
+    ("DELETE", "/ai-strategies/{strategy_id}"): Walk(owner_refusal="ai_strategy_in_use"),
+    ("GET", "/bots/{bot_id}"): Walk(),
+    ("PATCH", "/bots/{bot_id}"): Walk(lambda t: {"name": "Taken over"}),
+    ("DELETE", "/bots/{bot_id}"): Walk(),
+    ("POST", "/bots/{bot_id}/start"): Walk(),
+    ("POST", "/bots/{bot_id}/pause"): Walk(),
+    ("POST", "/bots/{bot_id}/stop"): Walk(),
+    ("GET", "/bots/{bot_id}/decisions"): Walk(),
+    ("GET", "/bots/{bot_id}/costs"): Walk(),
+    ("GET", "/bots/{bot_id}/calibration"): Walk(),
     # every user's rows by design, for admins; anyone else gets not_found (tests/admin)
     ("POST", "/admin/users/{user_id}/ban"): Skip(ADMIN_ONLY),
     ("POST", "/admin/users/{user_id}/unban"): Skip(ADMIN_ONLY),
@@ -233,6 +253,24 @@ def tenant(api: Api) -> Tenant:
         },
     )
     assert backtest.status_code == 202, backtest.text
+    strategy = _created(
+        c.post(
+            f"{V1}/ai-strategies",
+            headers=h,
+            json={"name": f"S {tag}", "prompt": "Trade {symbols}.", "indicators": ["rsi_14"]},
+        )
+    )
+    bot = c.post(
+        f"{V1}/bots",
+        headers=h,
+        json={
+            "name": f"B {tag}",
+            "account_id": account,
+            "strategy": "llm",
+            "strategy_id": strategy,
+            "target_symbols": ["BTC"],
+        },
+    )
     return Tenant(
         headers=h,
         account=account,
@@ -244,6 +282,8 @@ def tenant(api: Api) -> Tenant:
         default_portfolio=str(default_portfolio),
         template=_created(template),
         backtest=str(backtest.json()["id"]),
+        bot=_created(bot),
+        ai_strategy=strategy,
     )
 
 

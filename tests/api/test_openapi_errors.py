@@ -230,7 +230,11 @@ def signed_in(api: Api) -> SignedIn:
         "/api/v1/backtests", headers=headers, json=example_body("POST /api/v1/backtests")
     )
     assert backtest.status_code == 202, backtest.text
+    strategy = created("/ai-strategies", {"name": "LLM", "prompt": "Trade {symbols}."})
+    bot = {"name": "B", "account_id": account, "strategy": "llm", "strategy_id": strategy}
     return headers, {
+        "bot_id": created("/bots", bot | {"target_symbols": ["BTC"]}),
+        "strategy_id": strategy,
         "account_id": account,
         "order_id": created("/orders", order | {"order_type": "limit", "limit_price": "1000"}),
         "template_id": created("/account-templates", {"name": "Mine"}),

@@ -38,14 +38,14 @@ class Clock:
         return self.now
 
 
-def test_market_time_advances_at_the_chosen_speed_and_prices_follow_closed_bars() -> None:
+def test_market_time_advances_at_the_chosen_speed_and_prices_are_the_bar_in_progress() -> None:
     clock = Clock()
     feed = ReplayFeed(candles={"BTC": bars(10)}, timeframe="1m", speed=60, clock=clock)
     first = feed.quote("BTC", feed.market_time())
-    assert first is not None and first.price_usd == Decimal("100.5")  # bar 0 closed
+    assert first is not None and first.price_usd == Decimal(101)  # bar 0 closed: bar 1's open
     clock.now += 3  # 3 s of wall time at 60x = 3 bars
     later = feed.quote("BTC", feed.market_time())
-    assert later is not None and later.price_usd == Decimal("103.5")
+    assert later is not None and later.price_usd == Decimal(104)
     assert later.high_24h == Decimal(104) and later.low_24h == Decimal(99)
     assert later.volume_24h_usd == sum(
         Decimal(2) * (Decimal(100 + i) + Decimal("0.5")) for i in range(4)
@@ -58,7 +58,7 @@ def test_loop_starts_over() -> None:
     clock = Clock()
     feed = ReplayFeed(candles={"BTC": bars(10)}, timeframe="1m", speed=60, loop=True, clock=clock)
     clock.now += 10  # 10 bars: one full pass
-    assert feed.quote("BTC", feed.market_time()).price_usd == Decimal("100.5")  # type: ignore[union-attr]
+    assert feed.quote("BTC", feed.market_time()).price_usd == Decimal(101)  # type: ignore[union-attr]
 
 
 @pytest.mark.anyio

@@ -12,6 +12,7 @@ from cryptotrader.admin.router import router as admin
 from cryptotrader.analytics.router import router as performance
 from cryptotrader.auth.router import router as auth
 from cryptotrader.backtest.router import router as backtests
+from cryptotrader.bots.router import router as bots
 from cryptotrader.jobs.router import router as jobs
 from cryptotrader.market.router import router as market
 from cryptotrader.portfolios.router import router as portfolios
@@ -36,6 +37,7 @@ def v1_routers() -> list[APIRouter]:
         portfolios,
         strategies,
         backtests,
+        bots,
         performance,
         admin,
         jobs,

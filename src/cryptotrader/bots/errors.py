@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cryptotrader.errors import InvalidRequest
+from cryptotrader.errors import Conflict, InvalidRequest, NotFound
 
 
 class UnknownModel(InvalidRequest):
@@ -21,3 +21,37 @@ class UnknownIndicator(InvalidRequest):
     code = "unknown_indicator"
     title = "Unknown indicator"
     example_detail = "no indicator 'ichimoku'; known: atr, bollinger, ema, macd, rsi, sma, vwap"
+
+
+class AIStrategyNotFound(NotFound):
+    code = "ai_strategy_not_found"
+    title = "AI strategy not found"
+
+
+class InvalidBotTransition(Conflict):
+    """A lifecycle step the bot's state does not allow (paused -> active -> paused |
+    stopped; a stopped bot stays stopped)."""
+
+    code = "invalid_bot_transition"
+    title = "The bot cannot make that change of state"
+    example_detail = "the bot is stopped; a stopped bot stays stopped"
+
+
+class BotStopped(Conflict):
+    code = "bot_stopped"
+    title = "The bot is stopped"
+    example_detail = "a stopped bot stays stopped"
+
+
+class InvalidBotConfig(InvalidRequest):
+    """A bot's strategy, parameters, timeframe or symbols do not fit together."""
+
+    code = "invalid_bot_config"
+    title = "Invalid bot configuration"
+    example_detail = "an LLM bot needs strategy_id, the AI strategy it runs"
+
+
+class AIStrategyInUse(Conflict):
+    code = "ai_strategy_in_use"
+    title = "The AI strategy is in use"
+    example_detail = "2 bots run this strategy; stop or change them first"

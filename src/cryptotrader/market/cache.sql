@@ -81,7 +81,9 @@ UPDATE market_feed_status
        last_success_at = CASE WHEN %(error)s::text IS NULL THEN now() ELSE last_success_at END,
        last_error = %(error)s, refresh_count = refresh_count + 1,
        error_count = error_count + (%(error)s::text IS NOT NULL)::int,
-       symbols_updated = %(symbols)s, orders_processed = orders_processed + %(orders)s
+       symbols_updated = %(symbols)s, orders_processed = orders_processed + %(orders)s,
+       market_time = CASE WHEN %(error)s::text IS NULL
+                          THEN coalesce(%(market_time)s::timestamptz, now()) ELSE market_time END
  WHERE feed = 'market' AND leader = %(leader)s;
 
 -- notify_prices --

@@ -30,7 +30,7 @@ from cryptotrader.db.calls import fetch_one
 from cryptotrader.db.session import Conn, service_connection
 from cryptotrader.errors import DomainError
 from cryptotrader.market import cache
-from cryptotrader.market.schemas import ProviderError, QuoteProvider, RateLimited
+from cryptotrader.market.schemas import MarketClock, ProviderError, QuoteProvider, RateLimited
 from cryptotrader.trading import service as trading
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ class MarketFeed:
         """One refresh on the leader's connection."""
         started = time.perf_counter()
         result = RefreshResult()
+        # the market's time of these quotes (a replay's own; else now), the bot runner's clock
+        clock = self.provider.market_time() if isinstance(self.provider, MarketClock) else None
         try:
             async with conn.transaction():
                 coins = await cache.tracked_coins(conn)
@@ -124,6 +126,7 @@ class MarketFeed:
                     "error": result.error,
                     "symbols": result.symbols_updated,
                     "orders": result.orders_processed,
+                    "market_time": clock,
                 },
             )
         self.last = result

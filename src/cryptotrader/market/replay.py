@@ -1,10 +1,13 @@
 """A feed that plays stored candles back at a chosen speed (demos, testing bots on a known day).
 
 At wall-clock time ``t`` after the feed started, market time is
-``start + (t - started) * speed``; each symbol's price is the close of the newest bar
-that has closed by then (open_time + bar length <= market time), its 24h high/low and
-volume from the bars of the 24 hours before. When the data runs out the feed holds the
-last close (or, with ``loop``, starts over).
+``start + (t - started) * speed``; each symbol's price is the last trade known then: the
+open of the bar in progress (the first trade after the newest closed bar), or, when no bar
+is in progress, the close of the newest bar that has closed (open_time + bar length <=
+market time). Its 24h high/low and volume come from the closed bars of the 24 hours
+before. When the data runs out the feed holds the last close (or, with ``loop``, starts
+over). An order placed when a bar closes therefore fills at the next bar's open, as the
+backtest fills it, which is what makes a bot's replayed trades those of its backtest.
 """
 
 from __future__ import annotations
@@ -66,14 +69,16 @@ class ReplayFeed:
         first = bisect.bisect_left(times, times[i] - timedelta(hours=24))
         window = bars[first : i + 1]
         last = bars[i]
+        forming = i + 1 < len(bars) and times[i + 1] <= at
+        price = bars[i + 1].open if forming else last.close
         day_open = window[0].open
         return Quote(
             symbol=symbol,
-            price_usd=last.close,
-            price_aud=(last.close * self.usd_aud).quantize(Decimal("1e-10")),
+            price_usd=price,
+            price_aud=(price * self.usd_aud).quantize(Decimal("1e-10")),
             volume_24h_usd=sum((b.volume * b.close for b in window), Decimal(0)),
-            change_24h=last.close - day_open,
-            change_percentage_24h=round((last.close - day_open) / day_open * 100, 6),
+            change_24h=price - day_open,
+            change_percentage_24h=round((price - day_open) / day_open * 100, 6),
             high_24h=max(b.high for b in window),
             low_24h=min(b.low for b in window),
             exchange=self.name,

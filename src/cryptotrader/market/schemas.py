@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +77,13 @@ class QuoteProvider(Protocol):
     name: str
 
     async def fetch_quotes(self, coins: list[TrackedCoin]) -> list[Quote]: ...
+
+
+@runtime_checkable
+class MarketClock(Protocol):
+    """A provider with a clock of its own (a replay): the market's time now."""
+
+    def market_time(self) -> datetime: ...
 
 
 class CandleProvider(Protocol):

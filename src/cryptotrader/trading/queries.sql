@@ -14,10 +14,11 @@ SELECT * FROM paper_trades
  LIMIT %(limit)s;
 
 -- place_order --
--- The one order path (migration 0024): as the caller given by %(claims)s, claim the
+-- The one order path (migrations 0024, 0033): as the caller given by %(claims)s, claim the
 -- Idempotency-Key if any (a repeat replays the stored trade), place the order through
--- execute_paper_trade() and write its audit row; one statement, on an autocommit connection.
-SELECT (g.trade).*, g.replayed FROM gateway.place_order_v2(
+-- execute_paper_trade(), set its risk score and write its audit row; one statement, on an
+-- autocommit connection.
+SELECT (g.trade).*, g.replayed FROM gateway.place_order_v3(
   p_claims => %(claims)s, p_ip => %(ip)s::inet, p_user_agent => %(user_agent)s,
   p_idempotency_key => %(idempotency_key)s, p_request_hash => %(request_hash)s,
   p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
@@ -26,7 +27,7 @@ SELECT (g.trade).*, g.replayed FROM gateway.place_order_v2(
   p_expires_at => %(expires_at)s, p_stop_loss => %(stop_loss)s,
   p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s, p_reasoning => %(reasoning)s,
   p_confidence_level => %(confidence_level)s, p_trade_category => %(trade_category)s,
-  p_tags => %(tags)s, p_notes => %(notes)s) AS g;
+  p_tags => %(tags)s, p_notes => %(notes)s, p_risk_score => %(risk_score)s) AS g;
 
 -- preview_order --
 -- What placing the order would do now (migration 0026): the estimated fill, reserve and

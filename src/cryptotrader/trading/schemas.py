@@ -78,6 +78,13 @@ class OrderRequest(BaseModel):
     confidence_level: Decimal | None = Field(
         default=None, ge=0, le=100, decimal_places=SCORE_PLACES
     )
+    risk_score: Decimal | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        decimal_places=SCORE_PLACES,
+        description="How risky the trader (or bot) judged the trade, 0-100.",
+    )
     trade_category: str = Field(default="manual", min_length=1, max_length=50)
     tags: list[str] = Field(default_factory=list, max_length=20)
     notes: str | None = Field(default=None, max_length=4000)

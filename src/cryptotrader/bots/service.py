@@ -1,0 +1,473 @@
+"""Bots and their AI strategies: create, change, start, pause, stop, delete; the decision
+journal, the costs of a bot's model calls, and the calibration of its confidence.
+
+Everything here runs as the owner (RLS): another user's bot or strategy is not found,
+exactly like a missing one. The runner (:mod:`.runner`) is what trades; it runs as the
+service role and places every order through ``trading.service.place_order`` as the owner.
+
+Lifecycle: a bot is created ``paused``; ``start`` makes it ``active`` (from ``paused`` or
+``error``), ``pause`` makes an active bot ``paused``, ``stop`` ends it for good. Only the
+runner puts a bot in ``error`` (with the message, and a notification to its owner). The
+database's trigger refuses any other step too (``invalid_bot_transition``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from cryptotrader.accounts.errors import AccountNotFound
+from cryptotrader.audit import service as audit
+from cryptotrader.audit.schemas import Actor
+from cryptotrader.bots.errors import (
+    AIStrategyInUse,
+    AIStrategyNotFound,
+    InvalidBotConfig,
+    InvalidBotTransition,
+)
+from cryptotrader.bots.llm import route
+from cryptotrader.bots.prompt import parse_indicator
+from cryptotrader.bots.schemas import (
+    LLM,
+    AIStrategy,
+    AIStrategyCreate,
+    AIStrategyUpdate,
+    Bot,
+    BotConfig,
+    BotCosts,
+    BotCreate,
+    BotStatus,
+    BotUpdate,
+    Calibration,
+    JournalEntry,
+    ModelPrice,
+    ReliabilityBucket,
+)
+from cryptotrader.db.calls import execute, fetch_all, fetch_one, require
+from cryptotrader.db.queries import load_queries
+from cryptotrader.db.session import Conn
+from cryptotrader.errors import BotNotFound, InvalidRequest, UnknownSymbol
+from cryptotrader.market.schemas import TIMEFRAME_SECONDS
+from cryptotrader.strategies.errors import InvalidStrategyParameters, UnknownStrategy
+from cryptotrader.strategies.registry import validate_parameters
+
+Q = load_queries("cryptotrader.bots")
+TF_SECONDS = json.dumps(TIMEFRAME_SECONDS)
+RULE_MODEL = "rule"  # ai_model of a rule bot: it asks no model
+# the steps the owner may take: (from, to)
+TRANSITIONS: dict[str, set[str]] = {
+    "active": {"paused", "error"},
+    "paused": {"active"},
+    "stopped": set(),
+}
+
+
+# ------------------------------------------------------------------ AI strategies
+def _check_model(model: str) -> None:
+    route(model)  # raises UnknownModel
+
+
+def _check_strategy_fields(fields: dict[str, Any]) -> None:
+    if fields.get("model") is not None:
+        _check_model(fields["model"])
+    for spec in fields.get("indicators") or []:
+        parse_indicator(spec)  # raises UnknownIndicator
+
+
+
+
+async def list_ai_strategies(
+    conn: Conn, *, after: tuple[datetime, UUID] | None = None, limit: int = 100
+) -> list[AIStrategy]:
+    params = {"after_at": after[0] if after else None, "after_id": after[1] if after else None}
+    rows = await fetch_all(conn, Q["list_ai_strategies"], params | {"limit": limit})
+    return [AIStrategy.model_validate(r) for r in rows]
+
+
+async def get_ai_strategy(conn: Conn, strategy_id: UUID) -> AIStrategy:
+    row = await fetch_one(conn, Q["get_ai_strategy"], {"id": strategy_id})
+    return AIStrategy.model_validate(require(row, AIStrategyNotFound()))
+
+
+async def create_ai_strategy(conn: Conn, actor: Actor, data: AIStrategyCreate) -> AIStrategy:
+    """A new AI strategy. Raises UnknownModel, UnknownIndicator, InvalidBotConfig (its
+    parameters). Audited ``ai_strategy.create``."""
+    fields = data.model_dump()
+    _check_strategy_fields(fields)
+    fields["parameters"] = json.dumps(fields["parameters"])  # validated by its model
+    row = require(await fetch_one(conn, Q["insert_ai_strategy"], fields), AIStrategyNotFound())
+    strategy = await get_ai_strategy(conn, row["id"])
+    details = {"name": data.name, "model": data.model}
+    await audit.record(conn, actor, "ai_strategy.create", "ai_strategy", strategy.id, details)
+    return strategy
+
+
+async def update_ai_strategy(
+    conn: Conn, actor: Actor, strategy_id: UUID, changes: AIStrategyUpdate
+) -> AIStrategy:
+    """Change an AI strategy (the bots that run it ask with the new prompt from their next
+    bar). Raises AIStrategyNotFound, InvalidRequest (nothing given), UnknownModel,
+    UnknownIndicator. Audited ``ai_strategy.update``."""
+    fields = changes.model_dump(exclude_unset=True)
+    if not fields:
+        raise InvalidRequest("no field to change")
+    for required in ("name", "model", "prompt", "parameters", "indicators", "is_active"):
+        if required in fields and fields[required] is None:
+            raise InvalidRequest(f"{required} cannot be null")
+    _check_strategy_fields(fields)
+    params: dict[str, Any] = {"id": strategy_id}
+    for name in AIStrategyUpdate.model_fields:
+        params[f"set_{name}"] = name in fields
+        value = fields.get(name)
+        params[name] = json.dumps(value) if name == "parameters" and value is not None else value
+    require(await fetch_one(conn, Q["update_ai_strategy"], params), AIStrategyNotFound())
+    details = changes.model_dump(mode="json", exclude_unset=True)
+    details.pop("prompt", None)
+    await audit.record(conn, actor, "ai_strategy.update", "ai_strategy", strategy_id, details)
+    return await get_ai_strategy(conn, strategy_id)
+
+
+async def delete_ai_strategy(conn: Conn, actor: Actor, strategy_id: UUID) -> None:
+    """Delete an AI strategy no running bot uses. Raises AIStrategyNotFound,
+    AIStrategyInUse. Audited ``ai_strategy.delete``."""
+    await get_ai_strategy(conn, strategy_id)
+    users = await fetch_one(conn, Q["ai_strategy_users"], {"id": strategy_id})
+    if users is not None and users["n"]:
+        raise AIStrategyInUse(f"{users['n']} bot(s) run this strategy; stop or change them first")
+    require(
+        await fetch_one(conn, Q["delete_ai_strategy"], {"id": strategy_id}), AIStrategyNotFound()
+    )
+    await audit.record(conn, actor, "ai_strategy.delete", "ai_strategy", strategy_id)
+
+
+# ------------------------------------------------------------------ bots
+def _bot(row: dict[str, Any]) -> Bot:
+    return Bot.model_validate(
+        row
+        | {
+            "status": row["status"] or "paused",
+            "risk_level": row["risk_level"] or "medium",
+            "mode": row["mode"] or "paper",
+            "config": row["config"] or {},
+            "performance": row["performance"] or {},
+        }
+    )
+
+
+async def list_bots(
+    conn: Conn,
+    *,
+    status: BotStatus | None = None,
+    after: tuple[datetime, UUID] | None = None,
+    limit: int = 100,
+) -> list[Bot]:
+    params = {
+        "status": status,
+        "after_at": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit,
+    }
+    return [_bot(r) for r in await fetch_all(conn, Q["list_bots"], params)]
+
+
+async def get_bot(conn: Conn, bot_id: UUID) -> Bot:
+    return _bot(require(await fetch_one(conn, Q["get_bot"], {"id": bot_id}), BotNotFound()))
+
+
+def _check_config(strategy: str, config: BotConfig) -> None:
+    if strategy == LLM:
+        if config.parameters:
+            raise InvalidBotConfig("an llm bot's parameters are its AI strategy's, not config's")
+        return
+    try:
+        validate_parameters(strategy, config.parameters)
+    except (UnknownStrategy, InvalidStrategyParameters) as exc:
+        raise InvalidBotConfig(str(exc)) from None
+
+
+async def _check_symbols(conn: Conn, symbols: Sequence[str]) -> list[str]:
+    wanted = list(dict.fromkeys(s.upper() for s in symbols))
+    rows = await fetch_all(conn, Q["tracked_symbols"], {"symbols": wanted})
+    missing = sorted(set(wanted) - {r["symbol"] for r in rows})
+    if missing:
+        raise UnknownSymbol(f"no prices are tracked for {', '.join(missing)}")
+    return wanted
+
+
+async def _check_account(conn: Conn, account_id: UUID) -> None:
+    require(await fetch_one(conn, Q["own_account"], {"id": account_id}), AccountNotFound())
+
+
+async def create_bot(conn: Conn, actor: Actor, data: BotCreate) -> Bot:
+    """A new bot, ``paused``. A rule bot names a built-in strategy and its parameters in
+    ``config``; an LLM bot is ``strategy='llm'`` with the AI strategy it runs
+    (``strategy_id``) and asks ``ai_model`` (default: that strategy's model).
+
+    Raises AccountNotFound, AIStrategyNotFound, UnknownSymbol (no prices tracked),
+    UnknownModel, InvalidBotConfig (an unknown strategy, bad parameters, an llm bot without
+    its strategy). Audited ``bot.create``."""
+    await _check_account(conn, data.account_id)
+    symbols = await _check_symbols(conn, data.target_symbols)
+    _check_config(data.strategy, data.config)
+    if data.strategy == LLM:
+        if data.strategy_id is None:
+            raise InvalidBotConfig("an llm bot needs strategy_id, the AI strategy it runs")
+        strategy = await get_ai_strategy(conn, data.strategy_id)
+        model = data.ai_model or strategy.model
+        _check_model(model)
+    else:
+        if data.strategy_id is not None or data.ai_model is not None:
+            raise InvalidBotConfig("a rule bot has no strategy_id or ai_model; use strategy='llm'")
+        model = RULE_MODEL
+    params = data.model_dump(exclude={"config", "target_symbols"}) | {
+        "ai_model": model,
+        "target_symbols": symbols,
+        "config": json.dumps(data.config.model_dump()),
+    }
+    row = require(await fetch_one(conn, Q["insert_bot"], params), BotNotFound())
+    bot = await get_bot(conn, row["id"])
+    details = {"name": bot.name, "strategy": bot.strategy, "account_id": str(bot.account_id)}
+    await audit.record(conn, actor, "bot.create", "bot", bot.id, details)
+    return bot
+
+
+async def update_bot(conn: Conn, actor: Actor, bot_id: UUID, changes: BotUpdate) -> Bot:
+    """Change a bot's settings (not its status: see start, pause, stop). A stopped bot
+    cannot change. Raises BotNotFound, InvalidRequest, InvalidBotTransition (stopped),
+    UnknownSymbol, UnknownModel, InvalidBotConfig. Audited ``bot.update``."""
+    fields = changes.model_dump(exclude_unset=True)
+    if not fields:
+        raise InvalidRequest("no field to change")
+    for name in ("name", "target_symbols", "paper_balance", "max_position_size", "risk_level"):
+        if name in fields and fields[name] is None:
+            raise InvalidRequest(f"{name} cannot be null")
+    current = _bot(require(await fetch_one(conn, Q["lock_bot"], {"id": bot_id}), BotNotFound()))
+    if current.status == "stopped":
+        raise InvalidBotTransition("the bot is stopped; a stopped bot stays stopped")
+    if fields.get("target_symbols") is not None:
+        fields["target_symbols"] = await _check_symbols(conn, fields["target_symbols"])
+    if "ai_model" in fields:
+        if not current.is_llm:
+            raise InvalidBotConfig("a rule bot asks no model")
+        _check_model(fields["ai_model"])
+    if fields.get("config") is not None:
+        config = BotConfig.model_validate(fields["config"])
+        _check_config(current.strategy, config)
+        fields["config"] = json.dumps(config.model_dump())
+    params: dict[str, Any] = {"id": bot_id}
+    for name in BotUpdate.model_fields:
+        params[f"set_{name}"] = name in fields
+        params[name] = fields.get(name)
+    require(await fetch_one(conn, Q["update_bot"], params), BotNotFound())
+    details = changes.model_dump(mode="json", exclude_unset=True)
+    await audit.record(conn, actor, "bot.update", "bot", bot_id, details)
+    return await get_bot(conn, bot_id)
+
+
+async def market_clock(conn: Conn) -> datetime:
+    """The market's time as the runner reads it: the feed's (a replay's own time) while
+    it refreshes, else now."""
+    row = require(await fetch_one(conn, Q["market_clock"]), BotNotFound())
+    clock: datetime = row["clock"]
+    return clock
+
+
+async def _set_status(conn: Conn, actor: Actor, bot_id: UUID, status: BotStatus) -> Bot:
+    current = _bot(require(await fetch_one(conn, Q["lock_bot"], {"id": bot_id}), BotNotFound()))
+    if current.status == status:
+        return current  # already there: nothing changes, nothing is audited
+    allowed = status == "stopped" and current.status != "stopped"
+    allowed = allowed or status in TRANSITIONS.get(current.status, set())
+    allowed = allowed or (status == "active" and current.status == "error")
+    if not allowed:
+        raise InvalidBotTransition(f"a {current.status} bot cannot be made {status}")
+    if status == "active" and current.account_id is None:
+        raise InvalidBotConfig("the bot's account was deleted; give it another one first")
+    clock = await market_clock(conn)
+    params = {"id": bot_id, "status": status, "clock": clock}
+    require(await fetch_one(conn, Q["set_bot_status"], params), BotNotFound())
+    details = {"from": current.status, "to": status}
+    await audit.record(conn, actor, f"bot.{_VERB[status]}", "bot", bot_id, details)
+    return await get_bot(conn, bot_id)
+
+
+_VERB = {"active": "start", "paused": "pause", "stopped": "stop", "error": "error"}
+
+
+async def start_bot(conn: Conn, actor: Actor, bot_id: UUID) -> Bot:
+    """Make a paused (or errored) bot active: it decides on every bar of its timeframe
+    that closes from now on. Raises BotNotFound, InvalidBotTransition. Audited."""
+    return await _set_status(conn, actor, bot_id, "active")
+
+
+async def pause_bot(conn: Conn, actor: Actor, bot_id: UUID) -> Bot:
+    """Pause an active bot (its positions and resting orders stay). Audited."""
+    return await _set_status(conn, actor, bot_id, "paused")
+
+
+async def stop_bot(conn: Conn, actor: Actor, bot_id: UUID) -> Bot:
+    """Stop a bot for good (its trades and journal stay). Audited."""
+    return await _set_status(conn, actor, bot_id, "stopped")
+
+
+async def delete_bot(conn: Conn, actor: Actor, bot_id: UUID) -> None:
+    """Delete a bot and its journal; its trades stay, without the bot (``bot_id`` NULL).
+    Raises BotNotFound. Audited ``bot.delete``."""
+    require(await fetch_one(conn, Q["delete_bot"], {"id": bot_id}), BotNotFound())
+    await audit.record(conn, actor, "bot.delete", "bot", bot_id)
+
+
+async def notify_owner(
+    conn: Conn,
+    bot_id: UUID,
+    kind: str,
+    title: str,
+    message: str,
+    severity: str = "info",
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """A notification to a bot's owner, on the bot's account, in the caller's transaction
+    (the runner's, as the service role)."""
+    params = {
+        "bot_id": bot_id,
+        "type": kind,
+        "title": title,
+        "message": message,
+        "severity": severity,
+        "metadata": json.dumps(dict(metadata or {})),
+    }
+    await execute(conn, Q["notify_owner"], params)
+
+
+async def halt_bot(conn: Conn, bot_id: UUID, status: str, code: str, message: str) -> bool:
+    """The runner's stop of an active bot that cannot go on: ``error`` (operational: its
+    key, balance, model or account) or ``paused`` (its strategy failed), with the message
+    kept and its owner told. False if the bot was no longer active."""
+    params = {"id": bot_id, "status": status, "message": message[:2000]}
+    if await fetch_one(conn, Q["bot_to_error"], params) is None:
+        return False  # the owner changed it meanwhile
+    if status == "error":
+        title = "Bot stopped by an error"
+        text = f"The bot was put in error: {message}. Fix it and start it again."
+    else:
+        title = "Bot paused"
+        text = f"The bot was paused after a strategy error: {message}."
+    await notify_owner(conn, bot_id, f"bot_{status}", title, text, "error", {"code": code})
+    return True
+
+
+# ------------------------------------------------------------------ journal and costs
+async def list_decisions(
+    conn: Conn,
+    bot_id: UUID,
+    *,
+    status: str | None = None,
+    before: tuple[datetime, UUID] | None = None,
+    limit: int = 100,
+) -> list[JournalEntry]:
+    """A bot's journal, newest first. Raises BotNotFound."""
+    await get_bot(conn, bot_id)
+    params = {
+        "bot_id": bot_id,
+        "status": status,
+        "before_at": before[0] if before else None,
+        "before_id": before[1] if before else None,
+        "limit": limit,
+    }
+    return [
+        JournalEntry.model_validate(r) for r in await fetch_all(conn, Q["list_decisions"], params)
+    ]
+
+
+async def bot_costs(conn: Conn, bot_id: UUID) -> BotCosts:
+    """What a bot's model calls cost, in all and today (UTC), beside its budgets."""
+    bot = await get_bot(conn, bot_id)
+    row = require(await fetch_one(conn, Q["bot_costs"], {"bot_id": bot_id}), BotNotFound())
+    return BotCosts(
+        bot_id=bot_id,
+        daily_budget_usd=bot.daily_budget_usd,
+        lifetime_budget_usd=bot.lifetime_budget_usd,
+        **row,
+    )
+
+
+# ------------------------------------------------------------------ calibration
+def calibration(
+    pairs: Sequence[tuple[float, int]], buckets: int = 10
+) -> tuple[float | None, list[ReliabilityBucket]]:
+    """The Brier score of ``(confidence, outcome)`` pairs (mean of (confidence - outcome)²,
+    0 is perfect, 0.25 is a coin at 0.5) and the reliability table: per confidence bucket
+    ``[k/n, (k+1)/n)`` (the last one closed) its count, mean confidence and hit rate."""
+    table = []
+    for k in range(buckets):
+        lower, upper = k / buckets, (k + 1) / buckets
+        inside = [
+            (c, o) for c, o in pairs if lower <= c < upper or (k == buckets - 1 and c == upper)
+        ]
+        table.append(
+            ReliabilityBucket(
+                lower=lower,
+                upper=upper,
+                count=len(inside),
+                mean_confidence=math.fsum(c for c, _ in inside) / len(inside) if inside else None,
+                hit_rate=sum(o for _, o in inside) / len(inside) if inside else None,
+            )
+        )
+    if not pairs:
+        return None, table
+    return math.fsum((c - o) ** 2 for c, o in pairs) / len(pairs), table
+
+
+def outcome(action: str, reference: Decimal, later: Decimal) -> int:
+    """1 if the decision was right: a buy before a rise, a sell before a fall."""
+    return int(later > reference) if action == "buy" else int(later < reference)
+
+
+async def bot_calibration(
+    conn: Conn, bot_id: UUID, *, horizon: int = 1, buckets: int = 10
+) -> Calibration:
+    """How well a bot's confidence matched what happened ``horizon`` bars after each buy
+    or sell it decided (see :func:`calibration`). Raises BotNotFound, InvalidRequest."""
+    if not 1 <= horizon <= 500:
+        raise InvalidRequest("horizon is between 1 and 500 bars")
+    if not 2 <= buckets <= 20:
+        raise InvalidRequest("buckets is between 2 and 20")
+    await get_bot(conn, bot_id)
+    params = {"bot_id": bot_id, "horizon": horizon, "tf_seconds": TF_SECONDS}
+    rows = await fetch_all(conn, Q["calibration_pairs"], params)
+    pairs = [
+        (float(r["confidence"]), outcome(r["action"], r["reference_price"], r["outcome_price"]))
+        for r in rows
+    ]
+    brier, table = calibration(pairs, buckets)
+    return Calibration(
+        bot_id=bot_id, horizon_bars=horizon, decisions=len(pairs), brier_score=brier, buckets=table
+    )
+
+
+# ------------------------------------------------------------------ model prices
+async def list_model_prices(conn: Conn) -> list[ModelPrice]:
+    """The model price table (USD per million tokens), by model."""
+    rows = await fetch_all(conn, Q["list_model_prices"])
+    return [ModelPrice.model_validate(r) for r in rows]
+
+
+async def set_model_price(conn: Conn, actor: Actor, price: ModelPrice) -> ModelPrice:
+    """Set a model's price (the service role: an administrator or the CLI). Audited
+    ``model_price.set``."""
+    params = {
+        "model": price.model,
+        "input": price.input_usd_per_mtok,
+        "output": price.output_usd_per_mtok,
+        "source": price.source,
+    }
+    await execute(conn, Q["set_model_price"], params)
+    await audit.record(
+        conn, actor, "model_price.set", "model_price", price.model, price.model_dump(mode="json")
+    )
+    return price
