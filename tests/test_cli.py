@@ -42,6 +42,9 @@ def test_migrate_status_seed_and_users(
     # the seed goes through the services, which audit it (once: the rerun replays)
     assert audited == [
         {"action": "account.create", "n": 3},
+        {"action": "ai_strategy.create", "n": 1},
+        {"action": "bot.create", "n": 3},
+        {"action": "bot.start", "n": 2},
         {"action": "order.place", "n": 11},
         {"action": "user.create", "n": 1},
         {"action": "watchlist.create", "n": 1},

@@ -18,6 +18,8 @@ from cryptotrader.accounts import service as accounts
 from cryptotrader.accounts.schemas import AccountFromTemplate
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.auth import service as users
+from cryptotrader.bots import service as bots
+from cryptotrader.bots.schemas import AIStrategyCreate, BotCreate
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, as_service, as_user, user_claims
@@ -64,6 +66,46 @@ DEMO_ORDERS: tuple[tuple[str, str, str, str, str, str | None, bool], ...] = (
 )
 
 
+# (the bot, whether it starts active)
+DEMO_BOTS: tuple[tuple[dict[str, object], bool], ...] = (
+    (
+        {
+            "name": "BTC trend (5m)",
+            "account": "Momentum Experiments",
+            "strategy": "sma_crossover",
+            "target_symbols": ["BTC"],
+            "paper_balance": "5000",
+            "max_position_size": "5000",
+            "config": {"timeframe": "5m", "parameters": {"fast": 5, "slow": 20}},
+        },
+        True,
+    ),
+    (
+        {
+            "name": "Hourly ETH DCA",
+            "account": "Long-term HODL",
+            "strategy": "dca",
+            "target_symbols": ["ETH"],
+            "paper_balance": "2000",
+            "max_position_size": "2000",
+            "config": {"timeframe": "1h", "parameters": {"every": 1, "fraction": 0.05}},
+        },
+        True,
+    ),
+    (
+        {
+            "name": "LLM momentum",
+            "account": "Day Trading Desk",
+            "strategy": "llm",
+            "target_symbols": ["BTC", "ETH", "SOL"],
+            "daily_budget_usd": "0.50",
+            "config": {"timeframe": "1h"},
+        },
+        False,
+    ),
+)
+
+
 @dataclass(frozen=True)
 class SeedReport:
     user_id: UUID
@@ -91,6 +133,7 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
             majors = WatchlistCreate(name="Majors", symbols=DEMO_WATCHLIST, is_default=True)
             await watchlists.create_watchlist(conn, demo, majors)
         orders = await _demo_orders(conn)
+        await _demo_bots(conn, demo)
     for number, order in enumerate(orders):  # keyed: a rerun after a crash replays, never doubles
         await trading.place_order(pool, demo, order, idempotency_key=f"demo-seed-{number}")
     placed = len(orders)
@@ -112,6 +155,35 @@ async def _demo_accounts(conn: Conn, demo: Actor) -> int:
         await accounts.create_from_template(conn, demo, data)
         made += 1
     return made
+
+
+async def _demo_bots(conn: Conn, demo: Actor) -> None:
+    """Two rule bots, active (they trade on the live bars from the first closes on), and
+    an AI strategy with a paused LLM bot (it needs an API key to run), once."""
+    if await fetch_one(conn, Q["bot_count"]) != {"n": 0}:
+        return
+    accounts = {r["account_name"]: r["id"] for r in await fetch_all(conn, Q["accounts"])}
+    strategy = await bots.create_ai_strategy(
+        conn,
+        demo,
+        AIStrategyCreate(
+            name="Momentum with RSI",
+            model="gpt-4o-mini",
+            prompt="You trade {symbols} on {timeframe} bars. Buy strength confirmed by RSI and "
+            "the 20-bar SMA, sell weakness, hold when unsure.\n{context}",
+            indicators=["rsi_14", "sma_20", "macd_12_26_9"],
+        ),
+    )
+    for fields, start in DEMO_BOTS:
+        account = accounts.get(str(fields["account"]))
+        if account is None:
+            continue
+        data = {k: v for k, v in fields.items() if k != "account"} | {"account_id": account}
+        if data["strategy"] == "llm":
+            data["strategy_id"] = strategy.id
+        bot = await bots.create_bot(conn, demo, BotCreate.model_validate(data))
+        if start:
+            await bots.start_bot(conn, demo, bot.id)
 
 
 async def _demo_orders(conn: Conn) -> list[OrderRequest]:

@@ -25,3 +25,6 @@ SELECT account_name, id FROM paper_trading_accounts
 
 -- price --
 SELECT price_usd FROM market_data_cache WHERE symbol = %(symbol)s
+
+-- bot_count --
+SELECT count(*) AS n FROM ai_trading_bots

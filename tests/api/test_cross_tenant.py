@@ -157,6 +157,11 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("GET", "/bots/{bot_id}/decisions"): Walk(),
     ("GET", "/bots/{bot_id}/costs"): Walk(),
     ("GET", "/bots/{bot_id}/calibration"): Walk(),
+    # the owner's backtest reads candles this database does not have
+    ("POST", "/bots/{bot_id}/backtest"): Walk(
+        lambda t: {"start": "2021-01-04T00:00:00Z", "end": "2021-01-05T00:00:00Z"},
+        owner_refusal="no_candles",
+    ),
     # every user's rows by design, for admins; anyone else gets not_found (tests/admin)
     ("POST", "/admin/users/{user_id}/ban"): Skip(ADMIN_ONLY),
     ("POST", "/admin/users/{user_id}/unban"): Skip(ADMIN_ONLY),

@@ -9,8 +9,8 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from pydantic import ValidationError
 from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
 
 from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.audit.schemas import Actor
@@ -66,7 +66,8 @@ async def test_a_rule_bot_is_created_paused_with_its_config_and_audited(
     assert bot.config["timeframe"] == "1h" and bot.config["lookback"] == 1000
     with db.owner() as conn:
         audit = conn.execute(
-            "SELECT action, resource_id FROM audit_logs WHERE user_id = %s AND action LIKE 'bot.%%'",
+            "SELECT action, resource_id FROM audit_logs"
+            " WHERE user_id = %s AND action LIKE 'bot.%%'",
             [user],
         ).fetchall()
     assert audit == [{"action": "bot.create", "resource_id": str(bot.id)}]
@@ -110,7 +111,9 @@ async def test_another_users_account_or_strategy_is_not_found(db: TestDatabase, 
         await as_owner(pool, bob, service.create_bot, llm)
 
 
-async def test_an_llm_bot_takes_its_strategys_model_unless_told(db: TestDatabase, pool: Pool) -> None:
+async def test_an_llm_bot_takes_its_strategys_model_unless_told(
+    db: TestDatabase, pool: Pool
+) -> None:
     with db.owner() as conn:
         user = create_user(conn)
         account = default_account(conn, user)
@@ -247,12 +250,11 @@ def test_rls_in_sql_another_user_sees_and_changes_nothing(db: TestDatabase) -> N
         # the journal is the runner's: the owner reads it and writes nothing
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("UPDATE bot_decisions SET status = 'traded'")
-    with db.as_user(alice) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # the runner's columns
-            conn.execute("UPDATE ai_trading_bots SET performance = '{}' WHERE id = %s", [bot["id"]])
-    with db.as_user(alice) as conn:
-        with pytest.raises(psycopg.Error, match="only the runner"):
-            conn.execute("UPDATE ai_trading_bots SET status = 'error' WHERE id = %s", [bot["id"]])
+    with db.as_user(alice) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        # the runner's columns
+        conn.execute("UPDATE ai_trading_bots SET performance = '{}' WHERE id = %s", [bot["id"]])
+    with db.as_user(alice) as conn, pytest.raises(psycopg.Error, match="only the runner"):
+        conn.execute("UPDATE ai_trading_bots SET status = 'error' WHERE id = %s", [bot["id"]])
     with db.as_user(alice) as conn:
         conn.execute("UPDATE ai_trading_bots SET status = 'stopped' WHERE id = %s", [bot["id"]])
         with pytest.raises(psycopg.Error, match="stays stopped"):

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from cryptotrader.bots.decision import LLMReply
 from cryptotrader.bots.errors import UnknownModel
 from cryptotrader.bots.llm import (
     MODES,
@@ -29,7 +30,6 @@ from cryptotrader.bots.llm import (
     retry_after,
     route,
 )
-from cryptotrader.bots.schemas import LLMReply
 from cryptotrader.config import Settings
 
 pytestmark = pytest.mark.anyio

@@ -25,7 +25,7 @@ from cryptotrader.backtest.service import load_bars
 from cryptotrader.backtest.types import BacktestConfig
 from cryptotrader.bots import service
 from cryptotrader.bots.runner import BotRunner
-from cryptotrader.bots.schemas import AIStrategyCreate, Bot, BotCreate
+from cryptotrader.bots.schemas import AIStrategyCreate, Bot, BotBacktestRequest, BotCreate
 from cryptotrader.db.session import (
     Conn,
     as_service,
@@ -508,3 +508,95 @@ async def test_three_runners_decide_every_bot_and_bar_exactly_once(
     finally:
         for p in pools:
             await p.close()
+
+
+# ------------------------------------------------------------------ record and replay
+
+
+def reply(action: str, size: float = 0.0) -> Canned:
+    body = {"action": action, "confidence": 0.6, "reasoning": f"{action} {size}"}
+    if action != "hold":
+        body |= {"symbol": "BTC", "size": size, "order_type": "market"}
+    return openai(json.dumps(body))
+
+
+async def test_an_llm_bot_backtested_from_its_journal_makes_its_live_trades_at_no_cost(
+    db: TestDatabase, pool: Pool, market: Market, stub: StubLLM
+) -> None:
+    user, account = trader(db)
+    actor = Actor(claims=user_claims(user))
+    async with as_user(pool, user_claims(user)) as conn:
+        strategy = await service.create_ai_strategy(
+            conn,
+            actor,
+            AIStrategyCreate(name="M", prompt="Trade {symbols}.\n{context}", indicators=["rsi_14"]),
+        )
+    bot = await make_bot(
+        pool,
+        user,
+        name="LLM",
+        account_id=account,
+        strategy="llm",
+        strategy_id=strategy.id,
+        target_symbols=["BTC"],
+        paper_balance="10000",
+        max_position_size="10000000",
+        config={"timeframe": "1h"},
+    )
+    await market.at(START + timedelta(seconds=1))
+    await start(pool, user, bot.id)
+    stub.answer(
+        reply("buy", 0.5), reply("hold"), reply("buy", 0.25), reply("sell", 0.5),
+        reply("hold"), reply("sell", 1.0), reply("buy", 0.8), reply("hold"),
+    )  # fmt: skip
+    rounds = 8
+    client = client_for(stub)
+    try:
+        for k in range(1, rounds + 1):
+            await market.at(START + k * HOUR + timedelta(seconds=1))
+            await BotRunner(pool=pool, llm=client).round()
+    finally:
+        await client.aclose()
+    live = [(t["side"], t["amount"], t["execution_price"], t["fee"]) for t in trades(db, bot.id)]
+    assert len(live) == 5
+    calls = len(stub.requests)
+    request = BotBacktestRequest(start=START, end=START + (rounds + 1) * HOUR, mode="offline")
+    report = await service.backtest_bot(pool, actor, bot.id, request)
+    assert (report.recorded, report.called, report.missing) == (rounds, 0, 0)
+    assert report.cost_usd == 0 and len(stub.requests) == calls  # no call was made
+    replayed = [(t.side, t.quantity, t.price, t.fee) for t in report.trades]
+    assert replayed == live
+    assert report.training_cutoff is not None and report.before_cutoff  # 2021 < gpt-4o-mini's
+    # a window the record does not cover: the dry run prices what it would ask
+    later = BotBacktestRequest(start=START, end=START + 30 * HOUR, mode="dry_run")
+    dry = await service.backtest_bot(pool, actor, bot.id, later)
+    assert dry.recorded >= 1 and dry.missing > 0 and dry.called == 0
+    assert dry.estimated_cost_usd > 0 and dry.cost_usd == 0
+
+
+async def test_record_mode_asks_for_the_missing_replies_within_its_budget(
+    db: TestDatabase, pool: Pool, market: Market, stub: StubLLM, llm_bot: tuple[UUID, Bot]
+) -> None:
+    user, bot = llm_bot
+    actor = Actor(claims=user_claims(user))
+    stub.answer(openai(HOLD))
+    window = {"start": START, "end": START + 10 * HOUR}
+    client = client_for(stub)
+    try:
+        budget = BotBacktestRequest(**window, mode="record", budget_usd=Decimal("0.0008"))
+        first = await service.backtest_bot(pool, actor, bot.id, budget, llm=client)
+    finally:
+        await client.aclose()
+    assert first.called >= 1 and first.budget_spent and first.missing >= 1
+    assert first.cost_usd <= Decimal("0.0008")
+    assert first.called + first.missing == first.decisions
+    again = await service.backtest_bot(
+        pool, actor, bot.id, BotBacktestRequest(**window, mode="offline")
+    )
+    assert again.recorded == first.called and again.cost_usd == 0
+    with db.owner() as conn:
+        kept = conn.execute(
+            "SELECT count(*) AS n FROM bot_decisions WHERE source = 'backtest' AND bot_id = %s",
+            [bot.id],
+        ).fetchone()
+    assert kept == {"n": first.called}

@@ -245,6 +245,17 @@ BUILDERS: dict[str, Builder] = {
         user_id=p.id,
         analytics_date="2025-01-01",
     ),
+    "bot_decisions": lambda c, p: _insert(
+        c,
+        "bot_decisions",
+        user_id=p.id,
+        bot_id=p.ref("ai_trading_bots"),
+        kind="rule",
+        timeframe="1h",
+        bar_time="2025-01-01T00:00:00Z",
+        scope="BTC",
+        status="held",
+    ),
 }
 USER_TABLES = list(BUILDERS)
 
@@ -265,6 +276,7 @@ VARY: dict[str, Callable[[Party], dict[str, Any]]] = {
     "account_round_trips": lambda p: {"closed_at": "2025-01-03T00:00:00Z"},
     "portfolio_analytics": lambda p: {"analytics_date": "2000-01-01"},
     "template_ratings": lambda p: {"template_id": p.ref("account_templates")},
+    "bot_decisions": lambda p: {"scope": "ETH"},
 }
 
 # References from one user-owned row to another: column -> referenced table. All are tied to
@@ -291,6 +303,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "account_analytics": {"account_id": ACCOUNT},
     "account_round_trips": {"account_id": ACCOUNT},
     "portfolio_analytics": {"portfolio_id": "portfolios"},
+    "bot_decisions": {"bot_id": "ai_trading_bots"},
 }
 SINGLE_COLUMN_REFS = {
     ("paper_trading_accounts", "template_id"),
@@ -298,8 +311,17 @@ SINGLE_COLUMN_REFS = {
 }
 
 # Public reference data: the row the tests use and how a valid copy of it differs.
-PUBLIC_TABLES = ["market_data_cache", "market_candles", "tracked_coins", "market_feed_status"]
+PUBLIC_TABLES = [
+    "market_data_cache",
+    "market_candles",
+    "tracked_coins",
+    "market_feed_status",
+    "llm_model_prices",
+    "llm_model_cutoffs",
+]
 PUBLIC_ROW_FILTER = {
+    "llm_model_prices": "model = 'gpt-4o-mini'",
+    "llm_model_cutoffs": "model = 'gpt-4o-mini'",
     "market_feed_status": "feed = 'market'",
     "market_data_cache": "symbol = 'BTC'",
     "market_candles": "symbol = 'BTC'",
@@ -307,6 +329,8 @@ PUBLIC_ROW_FILTER = {
     "account_templates": "created_by IS NULL AND name = 'Balanced'",
 }
 PUBLIC_VARY: dict[str, dict[str, Any]] = {
+    "llm_model_prices": {"model": "rls-probe"},
+    "llm_model_cutoffs": {"model": "rls-probe"},
     "market_feed_status": {"feed": "rls-probe"},
     "market_data_cache": {"id": str(uuid.uuid4()), "symbol": "RLSX"},
     "market_candles": {"open_time": "2001-01-01T00:00:00+00:00"},

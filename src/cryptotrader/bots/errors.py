@@ -54,4 +54,4 @@ class InvalidBotConfig(InvalidRequest):
 class AIStrategyInUse(Conflict):
     code = "ai_strategy_in_use"
     title = "The AI strategy is in use"
-    example_detail = "2 bots run this strategy; stop or change them first"
+    example_detail = "2 bot(s) run this strategy; stop or delete them first"

@@ -32,8 +32,8 @@ from typing import Any, Literal
 import httpx2
 from pydantic import SecretStr, ValidationError
 
+from cryptotrader.bots.decision import DECISION_SCHEMA, Decision, Failure, LLMReply
 from cryptotrader.bots.errors import UnknownModel
-from cryptotrader.bots.schemas import DECISION_SCHEMA, Decision, Failure, LLMReply
 from cryptotrader.config import Settings
 
 Mode = Literal["json_schema", "json_object", "prompt"]

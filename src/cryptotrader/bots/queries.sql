@@ -254,7 +254,7 @@ SELECT bot_id, coalesce(sum(cost_usd), 0) AS lifetime,
        bool_or(abstain_code = 'budget_spent') FILTER (
          WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
          AS told_today
-  FROM bot_decisions WHERE bot_id = ANY (%(ids)s)
+  FROM bot_decisions WHERE bot_id = ANY (%(ids)s) AND source = 'live'
  GROUP BY bot_id;
 
 -- model_prices --
@@ -268,7 +268,8 @@ SELECT model, input_usd_per_mtok, output_usd_per_mtok, source
 INSERT INTO llm_model_prices (model, input_usd_per_mtok, output_usd_per_mtok, source)
 VALUES (%(model)s, %(input)s, %(output)s, %(source)s)
 ON CONFLICT (model) DO UPDATE SET input_usd_per_mtok = EXCLUDED.input_usd_per_mtok,
-  output_usd_per_mtok = EXCLUDED.output_usd_per_mtok, source = EXCLUDED.source,
+  output_usd_per_mtok = EXCLUDED.output_usd_per_mtok,
+  source = coalesce(EXCLUDED.source, llm_model_prices.source),
   updated_at = now();
 
 -- model_cutoffs --
@@ -304,6 +305,20 @@ UPDATE bot_decisions d
          order_error text, decided_at timestamptz, completed_at timestamptz)
  WHERE d.id = r.id AND d.worker = %(worker)s;
 
+-- record_backtest_reply --
+-- A reply a backtest of the bot asked for, kept so that the next run replays it.
+INSERT INTO bot_decisions (user_id, bot_id, kind, source, timeframe, bar_time, scope, status,
+                           snapshot_hash, prompt, model, raw_reply, reasoning, decision, action,
+                           symbol, confidence, abstain_code, abstain_reason, tokens_in,
+                           tokens_out, cost_usd, latency_ms, decided_at, completed_at)
+SELECT %(user_id)s, %(bot_id)s, 'llm', 'backtest', %(timeframe)s, %(bar_time)s, %(scope)s,
+       CASE WHEN d IS NULL THEN 'abstained' ELSE 'held' END, %(snapshot_hash)s, %(prompt)s,
+       %(model)s, %(raw_reply)s, %(reasoning)s, d, coalesce(d ->> 'action', 'hold'),
+       d ->> 'symbol', (d ->> 'confidence')::numeric, %(abstain_code)s, %(abstain_reason)s,
+       %(tokens_in)s, %(tokens_out)s, %(cost_usd)s, %(latency_ms)s, now(), now()
+  FROM (SELECT %(decision)s::jsonb AS d) r
+ON CONFLICT (bot_id, bar_time, scope) DO NOTHING;
+
 -- placed_order --
 -- The trade an Idempotency-Key placed, if it did (a claim taken over after its order).
 SELECT (jsonb_populate_record(NULL::paper_trades, k.response)).id AS order_id,
@@ -329,7 +344,7 @@ SELECT b.account_id, b.user_id, %(type)s, %(title)s, %(message)s, %(severity)s,
 -- refresh_performance --
 -- Each bot's performance from its own fills, at current prices: trades, wins and losses
 -- (sells with a realized profit or loss), realized and total PnL, cash, positions, return,
--- and what its model calls cost.
+-- and what its model calls cost (money as decimal strings, as the API shows money).
 UPDATE ai_trading_bots b
    SET performance = jsonb_build_object(
          'trades', coalesce(f.trades, 0), 'buys', coalesce(f.buys, 0),
@@ -337,13 +352,13 @@ UPDATE ai_trading_bots b
          'losses', coalesce(f.losses, 0),
          'win_rate', CASE WHEN coalesce(f.wins, 0) + coalesce(f.losses, 0) > 0
                           THEN round(f.wins::numeric / (f.wins + f.losses), 4) END,
-         'realized_pnl', round(coalesce(f.realized, 0), 8),
-         'cash', round(b.paper_balance + coalesce(f.cash_delta, 0), 8),
-         'positions_value', round(coalesce(p.value, 0), 8),
-         'total_pnl', round(coalesce(f.cash_delta, 0) + coalesce(p.value, 0), 8),
+         'realized_pnl', round(coalesce(f.realized, 0), 8)::text,
+         'cash', round(b.paper_balance + coalesce(f.cash_delta, 0), 8)::text,
+         'positions_value', round(coalesce(p.value, 0), 8)::text,
+         'total_pnl', round(coalesce(f.cash_delta, 0) + coalesce(p.value, 0), 8)::text,
          'return_pct', round((coalesce(f.cash_delta, 0) + coalesce(p.value, 0))
-                             / b.paper_balance * 100, 4),
-         'decisions', coalesce(j.decisions, 0), 'cost_usd', coalesce(j.cost, 0),
+                             / b.paper_balance * 100, 4)::text,
+         'decisions', coalesce(j.decisions, 0), 'cost_usd', round(coalesce(j.cost, 0), 8)::text,
          'updated_at', now())
   FROM ai_trading_bots b2
   LEFT JOIN LATERAL (

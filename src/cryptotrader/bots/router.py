@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.api.deps import SignedIn
@@ -21,6 +21,7 @@ from cryptotrader.bots.errors import (
     UnknownIndicator,
     UnknownModel,
 )
+from cryptotrader.bots.llm import from_settings
 from cryptotrader.bots.schemas import (
     EXAMPLE_AI_STRATEGY_ID,
     EXAMPLE_BOT_ID,
@@ -28,6 +29,8 @@ from cryptotrader.bots.schemas import (
     AIStrategyCreate,
     AIStrategyUpdate,
     Bot,
+    BotBacktest,
+    BotBacktestRequest,
     BotCosts,
     BotCreate,
     BotStatus,
@@ -35,14 +38,24 @@ from cryptotrader.bots.schemas import (
     Calibration,
     JournalEntry,
 )
-from cryptotrader.errors import BotNotFound, InvalidRequest, NotAuthenticated, UnknownSymbol
+from cryptotrader.config import Settings
+from cryptotrader.errors import (
+    AccountNotActive,
+    BotNotFound,
+    InvalidRequest,
+    NotAuthenticated,
+    UnknownSymbol,
+)
+from cryptotrader.market.errors import NoCandles
 
 router = APIRouter(tags=["bots"])
 BotId = Annotated[UUID, Path(examples=[EXAMPLE_BOT_ID])]
 StrategyId = Annotated[UUID, Path(examples=[EXAMPLE_AI_STRATEGY_ID])]
 ONE_BOT = responses(NotAuthenticated, BotNotFound)
 ONE_STRATEGY = responses(NotAuthenticated, AIStrategyNotFound)
-STEP = responses(NotAuthenticated, BotNotFound, InvalidBotTransition, InvalidBotConfig)
+STEP = responses(
+    NotAuthenticated, BotNotFound, InvalidBotTransition, InvalidBotConfig, AccountNotActive
+)
 DecisionStatus = Literal["claimed", "decided", "traded", "held", "abstained", "failed"]
 
 
@@ -130,6 +143,7 @@ async def list_bots(
         NotAuthenticated,
         InvalidRequest,
         AccountNotFound,
+        AccountNotActive,
         AIStrategyNotFound,
         UnknownSymbol,
         UnknownModel,
@@ -244,3 +258,24 @@ async def bot_calibration(
 ) -> Calibration:
     async with caller.unit() as conn:
         return await service.bot_calibration(conn, bot_id, horizon=horizon, buckets=buckets)
+
+
+@router.post(
+    "/bots/{bot_id}/backtest",
+    responses=responses(NotAuthenticated, BotNotFound, InvalidRequest, InvalidBotConfig, NoCandles),
+    summary="Backtest an LLM bot with the record of its model's replies",
+    description="Replays the recorded replies at no cost. `dry_run` says how many calls the "
+    "bars without one would take and what they would cost; `offline` abstains on them; "
+    "`record` asks the model for them within `budget_usd` and records the replies. A window "
+    "that ends before the model's training cutoff is flagged (`before_cutoff`).",
+)
+async def backtest_bot(
+    caller: SignedIn, bot_id: BotId, body: BotBacktestRequest, request: Request
+) -> BotBacktest:
+    settings: Settings = request.app.state.settings
+    llm = from_settings(settings) if body.mode == "record" else None
+    try:
+        return await service.backtest_bot(caller.pool, caller.actor, bot_id, body, llm=llm)
+    finally:
+        if llm is not None:
+            await llm.aclose()

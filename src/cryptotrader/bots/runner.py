@@ -69,11 +69,12 @@ from cryptotrader.bots.claims import (
     rule_document,
     usd,
 )
+from cryptotrader.bots.decision import Decision
 from cryptotrader.bots.errors import UnknownIndicator, UnknownModel
 from cryptotrader.bots.llm import LLMClient, Prompt
 from cryptotrader.bots.orders import Q8, Intent, optional_price, prepare_order
 from cryptotrader.bots.prompt import Context, render
-from cryptotrader.bots.schemas import Decision, LLMParameters
+from cryptotrader.bots.schemas import LLMParameters
 from cryptotrader.bots.service import TF_SECONDS, Q, market_clock
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
 from cryptotrader.db.session import Conn, as_service, user_claims
@@ -206,9 +207,8 @@ class BotRunner:
                     await service.notify_owner(
                         conn, claim.bot_id, "bot_budget", "Bot budget spent", note, "warning"
                     )
-            changed = [c.bot_id for c in claims if c.order_id is not None or c.cost_usd > 0]
-            if changed:
-                await execute(conn, Q["refresh_performance"], {"ids": list(set(changed))})
+            # every bot of the round: its PnL at the new prices, its fills, its costs
+            await execute(conn, Q["refresh_performance"], {"ids": bot_ids})
 
     # ------------------------------------------------------------ loading
     async def _load_bots(self, conn: Conn, ids: list[UUID]) -> dict[UUID, BotState]:

@@ -1,118 +1,19 @@
-"""What an LLM strategy answers and what asking it gave: the typed decision, and the reply
-record (decision or abstention, with the raw text, tokens and latency) the journal keeps."""
+"""Bots and AI strategies as the services take and return them: the bots, their
+configuration, the journal, costs, calibration, backtests and the model price table (what
+a model answers is in :mod:`.decision`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.backtest.sweep import ParamValue
-from cryptotrader.numbers import Money, Price, Ratio
-
-Action = Literal["buy", "sell", "hold"]
-OrderKind = Literal["market", "limit", "stop"]
-# What to do after a call that gave no decision: "invalid" (the model's output was not a
-# valid decision: hold), "transient" (try again later: rate limit, outage, timeout),
-# "operational" (the bot cannot go on as configured: bad key, no balance, no such model).
-FailureKind = Literal["invalid", "transient", "operational"]
-
-
-class Decision(BaseModel):
-    """One decision: ``size`` (0-1) is the fraction of the bot's capital cap to spend on a
-    buy, or of the bot's position to sell; a hold needs only its confidence and reasoning."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    action: Action
-    symbol: str | None = None
-    size: Decimal = Field(default=Decimal(0), ge=0, le=1)
-    order_type: OrderKind = "market"
-    limit_price: Decimal | None = Field(default=None, gt=0)
-    stop_loss: Decimal | None = Field(default=None, gt=0)
-    take_profit: Decimal | None = Field(default=None, gt=0)
-    confidence: float = Field(ge=0, le=1)
-    reasoning: str = Field(default="", validation_alias=AliasChoices("reasoning", "reason"))
-
-    @model_validator(mode="after")
-    def _complete(self) -> Decision:
-        if self.action != "hold":
-            if not self.symbol:
-                raise ValueError("a buy or a sell names its symbol")
-            if self.size <= 0:
-                raise ValueError("a buy or a sell has a size above 0")
-            if self.order_type != "market" and self.limit_price is None:
-                raise ValueError(f"a {self.order_type} order has a limit_price")
-        return self
-
-
-# The decision as a strict JSON Schema (OpenAI Structured Outputs: every property required,
-# no others; optional ones are nullable). Also put in the prompt for the JSON-object modes.
-DECISION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "action": {"type": "string", "enum": ["buy", "sell", "hold"]},
-        "symbol": {"type": ["string", "null"]},
-        "size": {
-            "type": "number",
-            "description": "0 to 1: of the capital cap to spend (buy), of the position (sell)",
-        },
-        "order_type": {"type": "string", "enum": ["market", "limit", "stop"]},
-        "limit_price": {"type": ["number", "null"]},
-        "stop_loss": {"type": ["number", "null"]},
-        "take_profit": {"type": ["number", "null"]},
-        "confidence": {"type": "number", "description": "0 to 1"},
-        "reasoning": {"type": "string"},
-    },
-    "required": [
-        "action",
-        "symbol",
-        "size",
-        "order_type",
-        "limit_price",
-        "stop_loss",
-        "take_profit",
-        "confidence",
-        "reasoning",
-    ],
-    "additionalProperties": False,
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Failure:
-    """Why a call gave no decision, and what to do next."""
-
-    kind: FailureKind
-    code: str  # stable: invalid_json, symbol_not_allowed, refusal, rate_limited, ...
-    detail: str
-    retry_after: float | None = None  # seconds, when the provider said
-
-
-@dataclass(frozen=True, kw_only=True)
-class LLMReply:
-    """One call's record: a decision, or an abstention (``failure``) with the raw reply."""
-
-    decision: Decision | None
-    failure: Failure | None
-    provider: str
-    model: str  # the id sent
-    reported_model: str | None  # the id the provider answered with (a dated snapshot, say)
-    raw: str | None  # the reply's content as received
-    reasoning_text: str | None  # the model's own reasoning, where it gave one
-    tokens_in: int
-    tokens_out: int
-    latency_ms: float
-    response_mode: str  # json_schema, json_object or prompt: what the request asked for
-
-
-# ====================================================================== bots and strategies
-# (what the service takes and returns; the decision above is what a model answers)
+from cryptotrader.numbers import Money, Price, Quantity, Ratio
 
 EXAMPLE_BOT_ID = "b07c1e55-2f4a-4d1b-9a7e-5c3d2e1f0a9b"
 EXAMPLE_AI_STRATEGY_ID = "a1570a7e-9d3c-4b2a-8e6f-1f2d3c4b5a69"
@@ -367,6 +268,7 @@ class JournalEntry(BaseModel):
                     "id": "d3c1a9e2-7b4f-4e21-9c3a-0f1e2d3c4b5a",
                     "bot_id": EXAMPLE_BOT_ID,
                     "kind": "llm",
+                    "source": "live",
                     "timeframe": "1h",
                     "bar_time": "2025-01-15T13:00:00Z",
                     "scope": "*",
@@ -409,6 +311,7 @@ class JournalEntry(BaseModel):
     id: UUID
     bot_id: UUID
     kind: Literal["rule", "llm"]
+    source: Literal["live", "backtest"]
     timeframe: str
     bar_time: datetime
     scope: str
@@ -538,3 +441,103 @@ class ModelPrice(BaseModel):
     input_usd_per_mtok: Money = Field(ge=0, le=1000)
     output_usd_per_mtok: Money = Field(ge=0, le=1000)
     source: str | None = Field(default=None, max_length=200)
+
+
+class BotBacktestRequest(BaseModel):
+    """A backtest of an LLM bot over history, with the record of its model's replies."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTC",
+                    "start": "2025-01-01T00:00:00Z",
+                    "end": "2025-01-08T00:00:00Z",
+                    "mode": "dry_run",
+                }
+            ]
+        },
+    )
+
+    symbol: Symbol | None = Field(default=None, description="Default: the bot's first symbol.")
+    start: datetime
+    end: datetime
+    mode: Literal["dry_run", "offline", "record"] = Field(
+        default="dry_run",
+        description="dry_run: replay the record and price the missing calls; offline: abstain "
+        "on them; record: ask the model for them within budget_usd and record the replies.",
+    )
+    budget_usd: Decimal | None = Field(
+        default=None, ge=0, le=1000, decimal_places=4, description="Required in record mode."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> BotBacktestRequest:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.mode == "record" and self.budget_usd is None:
+            raise ValueError("record mode needs budget_usd, what its calls may cost")
+        return self
+
+
+class BotBacktestTrade(BaseModel):
+    time: datetime
+    side: Literal["buy", "sell"]
+    quantity: Quantity
+    price: Price
+    fee: Money
+
+
+class BotBacktest(BaseModel):
+    """What the backtest did: the record's use, the calls and their cost, the trades."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "dry_run",
+                    "model": "gpt-4o-mini",
+                    "symbol": "BTC",
+                    "bars": 187,
+                    "decisions": 167,
+                    "recorded": 120,
+                    "called": 0,
+                    "missing": 47,
+                    "cost_usd": "0.00000000",
+                    "estimated_cost_usd": "0.01410000",
+                    "budget_usd": None,
+                    "budget_spent": False,
+                    "training_cutoff": "2023-10-01",
+                    "before_cutoff": False,
+                    "final_capital": "10112.40000000",
+                    "trades": [
+                        {
+                            "time": "2025-01-02T14:00:00Z",
+                            "side": "buy",
+                            "quantity": "0.01029000",
+                            "price": "97168.5900000000",
+                            "fee": "0.99986480",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    mode: str
+    model: str
+    symbol: str
+    bars: int
+    decisions: int
+    recorded: int
+    called: int
+    missing: int
+    cost_usd: Money
+    estimated_cost_usd: Money
+    budget_usd: Money | None
+    budget_spent: bool
+    training_cutoff: date | None
+    before_cutoff: bool
+    final_capital: Money
+    trades: list[BotBacktestTrade]

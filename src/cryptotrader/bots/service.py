@@ -15,22 +15,28 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import numpy as np
+from psycopg_pool import AsyncConnectionPool
+
 from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
+from cryptotrader.backtest.service import load_bars
+from cryptotrader.backtest.types import BacktestConfig
+from cryptotrader.bots import replay
 from cryptotrader.bots.errors import (
     AIStrategyInUse,
     AIStrategyNotFound,
     InvalidBotConfig,
     InvalidBotTransition,
 )
-from cryptotrader.bots.llm import route
+from cryptotrader.bots.llm import LLMClient, route
 from cryptotrader.bots.prompt import parse_indicator
 from cryptotrader.bots.schemas import (
     LLM,
@@ -38,6 +44,8 @@ from cryptotrader.bots.schemas import (
     AIStrategyCreate,
     AIStrategyUpdate,
     Bot,
+    BotBacktest,
+    BotBacktestRequest,
     BotConfig,
     BotCosts,
     BotCreate,
@@ -45,13 +53,14 @@ from cryptotrader.bots.schemas import (
     BotUpdate,
     Calibration,
     JournalEntry,
+    LLMParameters,
     ModelPrice,
     ReliabilityBucket,
 )
 from cryptotrader.db.calls import execute, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
-from cryptotrader.db.session import Conn
-from cryptotrader.errors import BotNotFound, InvalidRequest, UnknownSymbol
+from cryptotrader.db.session import Conn, as_service, as_user
+from cryptotrader.errors import AccountNotActive, BotNotFound, InvalidRequest, UnknownSymbol
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS
 from cryptotrader.strategies.errors import InvalidStrategyParameters, UnknownStrategy
 from cryptotrader.strategies.registry import validate_parameters
@@ -77,8 +86,6 @@ def _check_strategy_fields(fields: dict[str, Any]) -> None:
         _check_model(fields["model"])
     for spec in fields.get("indicators") or []:
         parse_indicator(spec)  # raises UnknownIndicator
-
-
 
 
 async def list_ai_strategies(
@@ -133,12 +140,12 @@ async def update_ai_strategy(
 
 
 async def delete_ai_strategy(conn: Conn, actor: Actor, strategy_id: UUID) -> None:
-    """Delete an AI strategy no running bot uses. Raises AIStrategyNotFound,
-    AIStrategyInUse. Audited ``ai_strategy.delete``."""
+    """Delete an AI strategy that only stopped bots (or none) run. Raises
+    AIStrategyNotFound, AIStrategyInUse. Audited ``ai_strategy.delete``."""
     await get_ai_strategy(conn, strategy_id)
     users = await fetch_one(conn, Q["ai_strategy_users"], {"id": strategy_id})
     if users is not None and users["n"]:
-        raise AIStrategyInUse(f"{users['n']} bot(s) run this strategy; stop or change them first")
+        raise AIStrategyInUse(f"{users['n']} bot(s) run this strategy; stop or delete them first")
     require(
         await fetch_one(conn, Q["delete_ai_strategy"], {"id": strategy_id}), AIStrategyNotFound()
     )
@@ -199,8 +206,12 @@ async def _check_symbols(conn: Conn, symbols: Sequence[str]) -> list[str]:
     return wanted
 
 
-async def _check_account(conn: Conn, account_id: UUID) -> None:
-    require(await fetch_one(conn, Q["own_account"], {"id": account_id}), AccountNotFound())
+async def _check_account(conn: Conn, account_id: UUID, *, trading: bool = False) -> None:
+    """One of the caller's accounts, not archived (``trading``: active)."""
+    row = require(await fetch_one(conn, Q["own_account"], {"id": account_id}), AccountNotFound())
+    status = row["status"] or "active"
+    if status == "archived" or (trading and status != "active"):
+        raise AccountNotActive(f"the bot's account is {status}")
 
 
 async def create_bot(conn: Conn, actor: Actor, data: BotCreate) -> Bot:
@@ -208,9 +219,9 @@ async def create_bot(conn: Conn, actor: Actor, data: BotCreate) -> Bot:
     ``config``; an LLM bot is ``strategy='llm'`` with the AI strategy it runs
     (``strategy_id``) and asks ``ai_model`` (default: that strategy's model).
 
-    Raises AccountNotFound, AIStrategyNotFound, UnknownSymbol (no prices tracked),
-    UnknownModel, InvalidBotConfig (an unknown strategy, bad parameters, an llm bot without
-    its strategy). Audited ``bot.create``."""
+    Raises AccountNotFound, AccountNotActive (archived), AIStrategyNotFound, UnknownSymbol
+    (no prices tracked), UnknownModel, InvalidBotConfig (an unknown strategy, bad
+    parameters, an llm bot without its strategy). Audited ``bot.create``."""
     await _check_account(conn, data.account_id)
     symbols = await _check_symbols(conn, data.target_symbols)
     _check_config(data.strategy, data.config)
@@ -286,8 +297,10 @@ async def _set_status(conn: Conn, actor: Actor, bot_id: UUID, status: BotStatus)
     allowed = allowed or (status == "active" and current.status == "error")
     if not allowed:
         raise InvalidBotTransition(f"a {current.status} bot cannot be made {status}")
-    if status == "active" and current.account_id is None:
-        raise InvalidBotConfig("the bot's account was deleted; give it another one first")
+    if status == "active":
+        if current.account_id is None:
+            raise InvalidBotConfig("the bot's account was deleted; give it another one first")
+        await _check_account(conn, current.account_id, trading=True)
     clock = await market_clock(conn)
     params = {"id": bot_id, "status": status, "clock": clock}
     require(await fetch_one(conn, Q["set_bot_status"], params), BotNotFound())
@@ -301,7 +314,8 @@ _VERB = {"active": "start", "paused": "pause", "stopped": "stop", "error": "erro
 
 async def start_bot(conn: Conn, actor: Actor, bot_id: UUID) -> Bot:
     """Make a paused (or errored) bot active: it decides on every bar of its timeframe
-    that closes from now on. Raises BotNotFound, InvalidBotTransition. Audited."""
+    that closes from now on. Raises BotNotFound, InvalidBotTransition, AccountNotActive
+    (its account is not active). Audited."""
     return await _set_status(conn, actor, bot_id, "active")
 
 
@@ -448,6 +462,70 @@ async def bot_calibration(
     return Calibration(
         bot_id=bot_id, horizon_bars=horizon, decisions=len(pairs), brier_score=brier, buckets=table
     )
+
+
+# ------------------------------------------------------------------ backtests
+MAX_BACKTEST_DECISIONS = 5000
+
+
+async def backtest_bot(
+    pool: AsyncConnectionPool[Conn],
+    actor: Actor,
+    bot_id: UUID,
+    request: BotBacktestRequest,
+    *,
+    llm: LLMClient | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BotBacktest:
+    """Backtest an LLM bot over ``request``'s window with the record of its model's
+    replies (see :mod:`.replay`): a dry run, offline, or recording the missing replies
+    within a budget (``llm`` needed). Raises BotNotFound (also another user's),
+    InvalidBotConfig (a rule bot: backtest its strategy with /backtests; a symbol not its
+    own), NoCandles, InvalidRequest (a window of more than 5,000 decisions)."""
+    async with as_user(pool, actor.claims) as conn:
+        bot = await get_bot(conn, bot_id)
+    if not bot.is_llm:
+        raise InvalidBotConfig("a rule bot's strategy is backtested with /backtests")
+    symbol = (request.symbol or bot.target_symbols[0]).upper()
+    if symbol not in bot.target_symbols:
+        raise InvalidBotConfig(f"{symbol} is not one of the bot's symbols")
+    config = BotConfig.model_validate(bot.config)
+    step = TIMEFRAME_SECONDS[config.timeframe]
+    if (request.end - request.start).total_seconds() / step > MAX_BACKTEST_DECISIONS:
+        raise InvalidRequest(f"at most {MAX_BACKTEST_DECISIONS} bars a run")
+    async with as_service(pool) as conn:
+        row = require(await fetch_one(conn, Q["runner_bots"], {"ids": [bot_id]}), BotNotFound())
+        first = replay.window_start(request.start, step, config.prompt_bars)
+        bars = await load_bars(conn, symbol, config.timeframe, first, request.end)
+        start_index = int(np.searchsorted(bars.time, int(request.start.timestamp() * 1000)))
+        setup = replay.Setup(
+            bot=row,
+            symbol=symbol,
+            timeframe=config.timeframe,
+            prompt_bars=config.prompt_bars,
+            config=BacktestConfig(
+                initial_capital=bot.paper_balance,
+                fill_model=row["fill_model"] or "fixed",
+                slippage_bps=row["slippage_bps"],
+                taker_fee_rate=row["taker_fee_rate"],
+                maker_fee_rate=row["maker_fee_rate"],
+            ),
+            params=LLMParameters.model_validate(row["strategy_parameters"] or {}),
+        )
+        report = await replay.replay_bot(
+            conn,
+            setup,
+            bars,
+            start_index,
+            mode=request.mode,
+            llm=llm if request.mode == "record" else None,
+            budget_usd=request.budget_usd,
+            progress=progress,
+        )
+    details = request.model_dump(mode="json") | {"called": report.called}
+    async with as_user(pool, actor.claims) as conn:
+        await audit.record(conn, actor, "bot.backtest", "bot", bot_id, details)
+    return BotBacktest.model_validate(vars(report))
 
 
 # ------------------------------------------------------------------ model prices

@@ -71,10 +71,10 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
 def worker(
     only: Annotated[
         list[str] | None,
-        typer.Option("--only", help="Run only these workers (market, backtests, jobs)."),
+        typer.Option("--only", help="Run only these workers (market, backtests, bots, jobs)."),
     ] = None,
 ) -> None:
-    """Run background workers (the market feed, backtests, jobs) until interrupted."""
+    """Run background workers (the market feed, backtests, bots, jobs) until interrupted."""
     with released_on_sigterm():
         _work(only)
 

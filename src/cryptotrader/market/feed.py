@@ -100,12 +100,15 @@ class MarketFeed:
         """One refresh on the leader's connection."""
         started = time.perf_counter()
         result = RefreshResult()
-        # the market's time of these quotes (a replay's own; else now), the bot runner's clock
-        clock = self.provider.market_time() if isinstance(self.provider, MarketClock) else None
+        clock = None
         try:
             async with conn.transaction():
                 coins = await cache.tracked_coins(conn)
             quotes = await self.provider.fetch_quotes(coins)
+            # the market's time of these quotes (a replay's or a simulation's own; else now):
+            # the bot runner's clock
+            if isinstance(self.provider, MarketClock):
+                clock = self.provider.market_time()
             async with conn.transaction():
                 changed = await cache.store_quotes(conn, quotes, live_bars=self.live_bars)
             result.symbols_updated = len(quotes)

@@ -86,6 +86,11 @@ class SimulatedFeed:
         }
         self._clock = max((q.last_updated for q in self.start.values()), default=datetime.now(UTC))
 
+    def market_time(self) -> datetime:
+        """The simulated market's time: its last step's (ahead of the wall clock when a step
+        is longer than the feed's interval, which fast-forwards the bars and the bots)."""
+        return self._clock
+
     def step(self) -> list[Quote]:
         """Advance every price by one step and return the new quotes."""
         self._clock = max(self._clock + timedelta(seconds=self.step_seconds), datetime.now(UTC))

@@ -90,6 +90,17 @@ def percent(value: Any, places: int = 2, signed: bool = True) -> str:
     return f"{sign}{_grouped(abs(number), places)}%"
 
 
+def cost(value: Any) -> str:
+    """Model spend in USD: up to six places (a call costs a fraction of a cent), at least
+    two, trailing zeros dropped."""
+    number = _decimal(value)
+    if number is None:
+        return "—"
+    whole, _, places = _grouped(abs(number), 6).partition(".")
+    sign = "−" if number < 0 else ""
+    return f"{sign}${whole}.{places.rstrip('0').ljust(2, '0')}"
+
+
 def tone(value: Any) -> str:
     """The CSS class of a signed figure: up, down or flat."""
     number = _decimal(value)
@@ -116,7 +127,7 @@ def csrf_input(viewer_or_token: Viewer | str) -> Markup:
 
 
 TEMPLATES.env.filters.update(
-    money=money, price=price, qty=quantity, pct=percent, tone=tone, when=when
+    money=money, price=price, qty=quantity, pct=percent, tone=tone, when=when, cost=cost
 )
 TEMPLATES.env.globals.update(csrf_input=csrf_input, version=__version__)
 

@@ -4,7 +4,7 @@
 --
 -- * bot_decisions: every decision of every bot, one row per (bot, bar, scope), where the
 --   scope is the symbol a rule bot decided on, or '*' for an LLM bot's one decision over
---   all its symbols. The row is the runner's claim as well: the worker whose INSERT wins
+--   all its symbols (and the replies its backtests asked for, source 'backtest'). The row is the runner's claim as well: the worker whose INSERT wins
 --   evaluates that bar, under a lease that another worker takes over once it runs out
 --   (its order then goes through the same Idempotency-Key, so it is never placed twice).
 --   The owner reads it under RLS; only the service role (the runner) writes it.
@@ -71,6 +71,9 @@ CREATE TABLE bot_decisions (
   user_id UUID NOT NULL REFERENCES profiles(id) ON DELETE CASCADE,
   bot_id UUID NOT NULL,
   kind TEXT NOT NULL CHECK (kind IN ('rule', 'llm')),
+  -- 'live': the runner's; 'backtest': a reply asked for by a backtest of the bot (the
+  -- record a rerun replays; its scope is 'backtest:<snapshot hash>')
+  source TEXT NOT NULL DEFAULT 'live' CHECK (source IN ('live', 'backtest')),
   timeframe TEXT NOT NULL,
   bar_time TIMESTAMPTZ NOT NULL,          -- the open time of the closed bar decided on
   scope TEXT NOT NULL,                    -- the rule bot's symbol, or '*' (an LLM bot)
