@@ -156,6 +156,7 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("POST", "/bots/{bot_id}/stop"): Walk(),
     ("GET", "/bots/{bot_id}/decisions"): Walk(),
     ("GET", "/bots/{bot_id}/costs"): Walk(),
+    ("GET", "/bots/{bot_id}/performance"): Walk(),
     ("GET", "/bots/{bot_id}/calibration"): Walk(),
     # the owner's backtest reads candles this database does not have
     ("POST", "/bots/{bot_id}/backtest"): Walk(

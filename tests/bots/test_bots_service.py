@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.bots import service
+from cryptotrader.bots.calibration import brier_and_reliability, outcome
 from cryptotrader.bots.errors import (
     AIStrategyInUse,
     AIStrategyNotFound,
@@ -283,7 +284,7 @@ def test_an_ai_strategys_parameters_are_a_closed_model() -> None:
 def test_calibration_equals_a_hand_computed_fixture() -> None:
     # (confidence, outcome): Brier = mean((c - o)^2)
     pairs = [(0.9, 1), (0.8, 0), (0.65, 1), (0.6, 0), (0.3, 0), (1.0, 1)]
-    brier, table = service.calibration(pairs, buckets=5)
+    brier, table = brier_and_reliability(pairs, buckets=5)
     # 0.01 + 0.64 + 0.1225 + 0.36 + 0.09 + 0 = 1.2225; / 6
     assert brier == pytest.approx(1.2225 / 6, abs=1e-12)
     by_lower = {round(b.lower, 1): b for b in table}
@@ -294,7 +295,7 @@ def test_calibration_equals_a_hand_computed_fixture() -> None:
     assert by_lower[0.6].hit_rate == 0.5
     assert by_lower[0.8].mean_confidence == pytest.approx((0.9 + 0.8 + 1.0) / 3)
     assert by_lower[0.8].hit_rate == pytest.approx(2 / 3)
-    assert service.calibration([], 10)[0] is None
-    assert service.outcome("buy", Decimal(100), Decimal(101)) == 1
-    assert service.outcome("sell", Decimal(100), Decimal(101)) == 0
-    assert service.outcome("sell", Decimal(100), Decimal(99)) == 1
+    assert brier_and_reliability([], 10)[0] is None
+    assert outcome("buy", Decimal(100), Decimal(101)) == 1
+    assert outcome("sell", Decimal(100), Decimal(101)) == 0
+    assert outcome("sell", Decimal(100), Decimal(99)) == 1

@@ -342,44 +342,10 @@ SELECT b.account_id, b.user_id, %(type)s, %(title)s, %(message)s, %(severity)s,
  WHERE b.id = %(bot_id)s AND b.account_id IS NOT NULL;
 
 -- refresh_performance --
--- Each bot's performance from its own fills, at current prices: trades, wins and losses
--- (sells with a realized profit or loss), realized and total PnL, cash, positions, return,
--- and what its model calls cost (money as decimal strings, as the API shows money).
-UPDATE ai_trading_bots b
-   SET performance = jsonb_build_object(
-         'trades', coalesce(f.trades, 0), 'buys', coalesce(f.buys, 0),
-         'sells', coalesce(f.sells, 0), 'wins', coalesce(f.wins, 0),
-         'losses', coalesce(f.losses, 0),
-         'win_rate', CASE WHEN coalesce(f.wins, 0) + coalesce(f.losses, 0) > 0
-                          THEN round(f.wins::numeric / (f.wins + f.losses), 4) END,
-         'realized_pnl', round(coalesce(f.realized, 0), 8)::text,
-         'cash', round(b.paper_balance + coalesce(f.cash_delta, 0), 8)::text,
-         'positions_value', round(coalesce(p.value, 0), 8)::text,
-         'total_pnl', round(coalesce(f.cash_delta, 0) + coalesce(p.value, 0), 8)::text,
-         'return_pct', round((coalesce(f.cash_delta, 0) + coalesce(p.value, 0))
-                             / b.paper_balance * 100, 4)::text,
-         'decisions', coalesce(j.decisions, 0), 'cost_usd', round(coalesce(j.cost, 0), 8)::text,
-         'updated_at', now())
-  FROM ai_trading_bots b2
-  LEFT JOIN LATERAL (
-    SELECT count(*) AS trades, count(*) FILTER (WHERE t.side = 'buy') AS buys,
-           count(*) FILTER (WHERE t.side = 'sell') AS sells,
-           count(*) FILTER (WHERE t.side = 'sell' AND t.realized_pnl > 0) AS wins,
-           count(*) FILTER (WHERE t.side = 'sell' AND t.realized_pnl < 0) AS losses,
-           sum(t.realized_pnl) FILTER (WHERE t.side = 'sell') AS realized,
-           sum(CASE WHEN t.side = 'sell' THEN t.total_value - t.fee
-                    ELSE -(t.total_value + t.fee) END) AS cash_delta
-      FROM paper_trades t
-     WHERE t.bot_id = b2.id AND t.user_id = b2.user_id AND t.status = 'completed') f ON true
-  LEFT JOIN LATERAL (
-    SELECT sum(q.quantity * m.price_usd) AS value
-      FROM (SELECT t.symbol, sum(CASE WHEN t.side = 'buy' THEN t.amount ELSE -t.amount END)
-                     AS quantity
-              FROM paper_trades t
-             WHERE t.bot_id = b2.id AND t.user_id = b2.user_id AND t.status = 'completed'
-             GROUP BY t.symbol) q
-      JOIN market_data_cache m ON m.symbol = q.symbol) p ON true
-  LEFT JOIN LATERAL (
-    SELECT count(*) AS decisions, sum(d.cost_usd) AS cost
-      FROM bot_decisions d WHERE d.bot_id = b2.id) j ON true
- WHERE b.id = b2.id AND b2.id = ANY (%(ids)s);
+-- Each bot's performance from its own fills at current prices (bot_performance(), 0033).
+UPDATE ai_trading_bots b SET performance = bot_performance(b.id) WHERE b.id = ANY (%(ids)s);
+
+-- bot_performance --
+-- One bot's performance now, as its owner reads it (RLS: another user's bot gives none).
+SELECT bot_performance(b.id) AS performance
+  FROM ai_trading_bots b WHERE b.id = %(id)s AND b.user_id = (SELECT auth.uid());

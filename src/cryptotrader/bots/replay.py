@@ -26,6 +26,8 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Literal
 from uuid import UUID
 
+from psycopg_pool import AsyncConnectionPool
+
 from cryptotrader.backtest.broker import Broker
 from cryptotrader.backtest.types import BacktestConfig
 from cryptotrader.bots.claims import candles_of, cost_of
@@ -35,7 +37,7 @@ from cryptotrader.bots.prompt import Context, render
 from cryptotrader.bots.schemas import LLMParameters
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
 from cryptotrader.db.queries import load_queries
-from cryptotrader.db.session import Conn
+from cryptotrader.db.session import Conn, as_service
 from cryptotrader.strategies.base import Action, Bars, OrderKind
 from cryptotrader.strategies.base import Decision as BrokerDecision
 
@@ -135,6 +137,7 @@ class _Run:
     """One run's moving parts."""
 
     conn: Conn
+    pool: AsyncConnectionPool[Conn]
     setup: Setup
     bars: Bars
     report: ReplayReport
@@ -160,6 +163,7 @@ async def _start(
 
 async def replay_bot(
     conn: Conn,
+    pool: AsyncConnectionPool[Conn],
     setup: Setup,
     bars: Bars,
     start_index: int,
@@ -170,9 +174,11 @@ async def replay_bot(
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayReport:
     """Run the bot over ``bars`` (deciding from bar ``start_index`` on; the bars before
-    are its first prompt's history) on the service role's ``conn``."""
+    are its first prompt's history) on the service role's ``conn``; each reply a call gets
+    is recorded at once in a transaction of its own on ``pool``, so a run that fails later
+    keeps what it paid for."""
     report, prices = await _start(conn, setup, bars, mode, budget_usd)
-    run = _Run(conn=conn, setup=setup, bars=bars, report=report, llm=llm, prices=prices)
+    run = _Run(conn=conn, pool=pool, setup=setup, bars=bars, report=report, llm=llm, prices=prices)
     candles = candles_of(setup.symbol, setup.timeframe, bars)
     n = len(bars)
     with Broker(bars, setup.config) as broker:
@@ -270,7 +276,8 @@ async def _record(
         "cost_usd": cost,
         "latency_ms": round(reply.latency_ms),
     }
-    await execute(run.conn, Q["record_backtest_reply"], params)
+    async with as_service(run.pool) as conn:
+        await execute(conn, Q["record_backtest_reply"], params)
 
 
 def window_start(start: datetime, timeframe_seconds: int, prompt_bars: int) -> datetime:

@@ -33,10 +33,13 @@ from cryptotrader.bots.schemas import (
     BotBacktestRequest,
     BotCosts,
     BotCreate,
+    BotPerformance,
     BotStatus,
     BotUpdate,
     Calibration,
     JournalEntry,
+    PromptPreview,
+    PromptPreviewRequest,
 )
 from cryptotrader.config import Settings
 from cryptotrader.errors import (
@@ -84,6 +87,19 @@ async def list_ai_strategies(
 async def create_ai_strategy(caller: SignedIn, body: AIStrategyCreate) -> AIStrategy:
     async with caller.unit() as conn:
         return await service.create_ai_strategy(conn, caller.actor, body)
+
+
+@router.post(
+    "/ai-strategies/preview",
+    responses=responses(NotAuthenticated, InvalidRequest, UnknownIndicator, UnknownSymbol),
+    summary="Render a prompt on current data, without calling a model",
+    description="The system and user messages a bot with this prompt would send now: the "
+    "newest closed bars of each symbol, the indicators computed, a fresh capital cap. The "
+    "`snapshot_hash` is the key its reply would be recorded under.",
+)
+async def preview_prompt(caller: SignedIn, body: PromptPreviewRequest) -> PromptPreview:
+    async with caller.unit() as conn:
+        return await service.preview_prompt(conn, body)
 
 
 @router.get("/ai-strategies/{strategy_id}", responses=ONE_STRATEGY, summary="One AI strategy")
@@ -233,6 +249,16 @@ async def list_decisions(
             conn, bot_id, status=decision_status, before=decode_cursor(cursor), limit=limit
         )
     return page_of(items, limit)
+
+
+@router.get(
+    "/bots/{bot_id}/performance",
+    responses=ONE_BOT,
+    summary="The bot's performance from its own fills, at current prices",
+)
+async def bot_performance(caller: SignedIn, bot_id: BotId) -> BotPerformance:
+    async with caller.unit() as conn:
+        return await service.bot_performance(conn, bot_id)
 
 
 @router.get(

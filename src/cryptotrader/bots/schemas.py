@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.backtest.sweep import ParamValue
-from cryptotrader.numbers import Money, Price, Quantity, Ratio
+from cryptotrader.bots import examples
+from cryptotrader.numbers import Money, Percent, Price, Quantity, Ratio
 
-EXAMPLE_BOT_ID = "b07c1e55-2f4a-4d1b-9a7e-5c3d2e1f0a9b"
-EXAMPLE_AI_STRATEGY_ID = "a1570a7e-9d3c-4b2a-8e6f-1f2d3c4b5a69"
+EXAMPLE_BOT_ID = examples.EXAMPLE_BOT_ID
+EXAMPLE_AI_STRATEGY_ID = examples.EXAMPLE_AI_STRATEGY_ID
 BotStatus = Literal["active", "paused", "stopped", "error"]
 RiskLevel = Literal["low", "medium", "high"]
 Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
@@ -97,25 +98,7 @@ class AIStrategyUpdate(BaseModel):
 
 
 class AIStrategy(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": EXAMPLE_AI_STRATEGY_ID,
-                    "name": "Momentum with RSI",
-                    "description": None,
-                    "model": "gpt-4o-mini",
-                    "prompt": "You trade {symbols} on {timeframe} bars.\n{context}",
-                    "parameters": {"temperature": 0.2, "max_tokens": 800},
-                    "indicators": ["rsi_14", "sma_20"],
-                    "market_data_sources": [],
-                    "is_active": True,
-                    "created_at": "2025-01-10T08:50:00Z",
-                    "updated_at": "2025-01-10T08:50:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.A_I_STRATEGY]})
 
     id: UUID
     name: str
@@ -201,35 +184,7 @@ class BotUpdate(BaseModel):
 
 
 class Bot(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": EXAMPLE_BOT_ID,
-                    "name": "BTC trend",
-                    "account_id": EXAMPLE_ACCOUNT_ID,
-                    "strategy": "sma_crossover",
-                    "strategy_id": None,
-                    "ai_model": "rule",
-                    "target_symbols": ["BTC"],
-                    "status": "active",
-                    "mode": "paper",
-                    "paper_balance": "5000.00000000",
-                    "max_position_size": "5000.00000000",
-                    "risk_level": "medium",
-                    "config": {"timeframe": "1h", "parameters": {"fast": 10, "slow": 30}},
-                    "performance": {"trades": 4, "win_rate": 0.5, "total_pnl": "112.40"},
-                    "error_message": None,
-                    "daily_budget_usd": None,
-                    "lifetime_budget_usd": None,
-                    "last_trade_at": "2025-01-15T14:00:03Z",
-                    "status_changed_at": "2025-01-10T09:00:00Z",
-                    "created_at": "2025-01-10T08:55:00Z",
-                    "updated_at": "2025-01-15T14:00:03Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.BOT]})
 
     id: UUID
     name: str
@@ -261,52 +216,7 @@ class Bot(BaseModel):
 class JournalEntry(BaseModel):
     """One decision of a bot, as the journal keeps it."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "d3c1a9e2-7b4f-4e21-9c3a-0f1e2d3c4b5a",
-                    "bot_id": EXAMPLE_BOT_ID,
-                    "kind": "llm",
-                    "source": "live",
-                    "timeframe": "1h",
-                    "bar_time": "2025-01-15T13:00:00Z",
-                    "scope": "*",
-                    "status": "traded",
-                    "attempts": 1,
-                    "snapshot_hash": "5f0c6e2b9a7d4c1e8f3a2b1c0d9e8f7a"
-                    "6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e",
-                    "prompt": "You trade BTC, ETH on 1h bars. ...",
-                    "model": "gpt-4o-mini",
-                    "raw_reply": '{"action": "buy", "symbol": "BTC", "size": 0.1, ...}',
-                    "reasoning": "RSI 58 and rising above the 20-bar SMA.",
-                    "decision": {
-                        "action": "buy",
-                        "symbol": "BTC",
-                        "size": "0.1",
-                        "confidence": 0.64,
-                    },
-                    "action": "buy",
-                    "symbol": "BTC",
-                    "confidence": "0.64000000",
-                    "reference_price": "97250.0000000000",
-                    "abstain_code": None,
-                    "abstain_reason": None,
-                    "tokens_in": 1630,
-                    "tokens_out": 92,
-                    "cost_usd": "0.00029970",
-                    "latency_ms": 1180,
-                    "replayed": False,
-                    "order_id": "8d2f6a1c-3e5b-4c7d-9a0b-1c2d3e4f5a6b",
-                    "order_status": "completed",
-                    "order_error": None,
-                    "created_at": "2025-01-15T14:00:01Z",
-                    "decided_at": "2025-01-15T14:00:02Z",
-                    "completed_at": "2025-01-15T14:00:02Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.JOURNAL_ENTRY]})
 
     id: UUID
     bot_id: UUID
@@ -343,23 +253,7 @@ class JournalEntry(BaseModel):
 
 
 class BotCosts(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "bot_id": EXAMPLE_BOT_ID,
-                    "calls": 240,
-                    "replayed": 12,
-                    "tokens_in": 391200,
-                    "tokens_out": 22080,
-                    "cost_usd": "0.07192800",
-                    "cost_today_usd": "0.00719280",
-                    "daily_budget_usd": "1.00000000",
-                    "lifetime_budget_usd": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.BOT_COSTS]})
 
     bot_id: UUID
     calls: int
@@ -384,34 +278,7 @@ class Calibration(BaseModel):
     """The Brier score of a bot's confidence against what happened ``horizon_bars`` later
     (a buy was right if the price rose, a sell if it fell), and the reliability table."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "bot_id": EXAMPLE_BOT_ID,
-                    "horizon_bars": 1,
-                    "decisions": 3,
-                    "brier_score": 0.1766666667,
-                    "buckets": [
-                        {
-                            "lower": 0.6,
-                            "upper": 0.7,
-                            "count": 2,
-                            "mean_confidence": 0.65,
-                            "hit_rate": 0.5,
-                        },
-                        {
-                            "lower": 0.9,
-                            "upper": 1.0,
-                            "count": 1,
-                            "mean_confidence": 0.9,
-                            "hit_rate": 1.0,
-                        },
-                    ],
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.CALIBRATION]})
 
     bot_id: UUID
     horizon_bars: int
@@ -492,38 +359,7 @@ class BotBacktestTrade(BaseModel):
 class BotBacktest(BaseModel):
     """What the backtest did: the record's use, the calls and their cost, the trades."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "mode": "dry_run",
-                    "model": "gpt-4o-mini",
-                    "symbol": "BTC",
-                    "bars": 187,
-                    "decisions": 167,
-                    "recorded": 120,
-                    "called": 0,
-                    "missing": 47,
-                    "cost_usd": "0.00000000",
-                    "estimated_cost_usd": "0.01410000",
-                    "budget_usd": None,
-                    "budget_spent": False,
-                    "training_cutoff": "2023-10-01",
-                    "before_cutoff": False,
-                    "final_capital": "10112.40000000",
-                    "trades": [
-                        {
-                            "time": "2025-01-02T14:00:00Z",
-                            "side": "buy",
-                            "quantity": "0.01029000",
-                            "price": "97168.5900000000",
-                            "fee": "0.99986480",
-                        }
-                    ],
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.BOT_BACKTEST]})
 
     mode: str
     model: str
@@ -541,3 +377,64 @@ class BotBacktest(BaseModel):
     before_cutoff: bool
     final_capital: Money
     trades: list[BotBacktestTrade]
+
+
+class PromptPreviewRequest(BaseModel):
+    """An AI strategy's prompt to render on current data (a saved one's, or a draft)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "prompt": "You trade {symbols} on {timeframe} bars.\n{context}",
+                    "indicators": ["rsi_14", "sma_20"],
+                    "symbols": ["BTC", "ETH"],
+                    "timeframe": "1h",
+                }
+            ]
+        },
+    )
+
+    prompt: str = Field(min_length=1, max_length=20_000)
+    indicators: list[str] = Field(default_factory=list, max_length=30)
+    symbols: list[Symbol] = Field(min_length=1, max_length=20)
+    timeframe: Timeframe = "1h"
+    prompt_bars: int = Field(default=20, ge=1, le=200)
+    capital_cap: Decimal = Field(default=Decimal("10000"), gt=0, decimal_places=2)
+    max_position_size: Decimal = Field(default=Decimal("1000"), gt=0, decimal_places=2)
+
+
+class PromptPreview(BaseModel):
+    """What a model would be asked now: the system and user messages, the context as data,
+    its hash (the key of the record), and the bar it would decide on."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PROMPT_PREVIEW]})
+
+    system: str
+    user: str
+    context: dict[str, Any]
+    snapshot_hash: str
+    bar_time: datetime
+    bars_shown: dict[str, int]
+
+
+class BotPerformance(BaseModel):
+    """A bot's performance from its own fills, at current prices."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.BOT_PERFORMANCE]})
+
+    trades: int
+    buys: int
+    sells: int
+    wins: int
+    losses: int
+    win_rate: float | None
+    realized_pnl: Money
+    cash: Money
+    positions_value: Money
+    total_pnl: Money
+    return_pct: Percent
+    decisions: int
+    cost_usd: Money
+    updated_at: datetime

@@ -14,10 +14,8 @@ database's trigger refuses any other step too (``invalid_bot_transition``).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +28,8 @@ from cryptotrader.audit.schemas import Actor
 from cryptotrader.backtest.service import load_bars
 from cryptotrader.backtest.types import BacktestConfig
 from cryptotrader.bots import replay
+from cryptotrader.bots.calibration import brier_and_reliability, outcome
+from cryptotrader.bots.claims import candles_of
 from cryptotrader.bots.errors import (
     AIStrategyInUse,
     AIStrategyNotFound,
@@ -37,7 +37,7 @@ from cryptotrader.bots.errors import (
     InvalidBotTransition,
 )
 from cryptotrader.bots.llm import LLMClient, route
-from cryptotrader.bots.prompt import parse_indicator
+from cryptotrader.bots.prompt import Context, parse_indicator, render
 from cryptotrader.bots.schemas import (
     LLM,
     AIStrategy,
@@ -49,19 +49,22 @@ from cryptotrader.bots.schemas import (
     BotConfig,
     BotCosts,
     BotCreate,
+    BotPerformance,
     BotStatus,
     BotUpdate,
     Calibration,
     JournalEntry,
     LLMParameters,
     ModelPrice,
-    ReliabilityBucket,
+    PromptPreview,
+    PromptPreviewRequest,
 )
 from cryptotrader.db.calls import execute, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, as_service, as_user
 from cryptotrader.errors import AccountNotActive, BotNotFound, InvalidRequest, UnknownSymbol
-from cryptotrader.market.schemas import TIMEFRAME_SECONDS
+from cryptotrader.market.errors import NoCandles
+from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Candle
 from cryptotrader.strategies.errors import InvalidStrategyParameters, UnknownStrategy
 from cryptotrader.strategies.registry import validate_parameters
 
@@ -398,6 +401,12 @@ async def list_decisions(
     ]
 
 
+async def bot_performance(conn: Conn, bot_id: UUID) -> BotPerformance:
+    """A bot's performance now, from its own fills at current prices. Raises BotNotFound."""
+    row = require(await fetch_one(conn, Q["bot_performance"], {"id": bot_id}), BotNotFound())
+    return BotPerformance.model_validate(row["performance"])
+
+
 async def bot_costs(conn: Conn, bot_id: UUID) -> BotCosts:
     """What a bot's model calls cost, in all and today (UTC), beside its budgets."""
     bot = await get_bot(conn, bot_id)
@@ -411,37 +420,6 @@ async def bot_costs(conn: Conn, bot_id: UUID) -> BotCosts:
 
 
 # ------------------------------------------------------------------ calibration
-def calibration(
-    pairs: Sequence[tuple[float, int]], buckets: int = 10
-) -> tuple[float | None, list[ReliabilityBucket]]:
-    """The Brier score of ``(confidence, outcome)`` pairs (mean of (confidence - outcome)²,
-    0 is perfect, 0.25 is a coin at 0.5) and the reliability table: per confidence bucket
-    ``[k/n, (k+1)/n)`` (the last one closed) its count, mean confidence and hit rate."""
-    table = []
-    for k in range(buckets):
-        lower, upper = k / buckets, (k + 1) / buckets
-        inside = [
-            (c, o) for c, o in pairs if lower <= c < upper or (k == buckets - 1 and c == upper)
-        ]
-        table.append(
-            ReliabilityBucket(
-                lower=lower,
-                upper=upper,
-                count=len(inside),
-                mean_confidence=math.fsum(c for c, _ in inside) / len(inside) if inside else None,
-                hit_rate=sum(o for _, o in inside) / len(inside) if inside else None,
-            )
-        )
-    if not pairs:
-        return None, table
-    return math.fsum((c - o) ** 2 for c, o in pairs) / len(pairs), table
-
-
-def outcome(action: str, reference: Decimal, later: Decimal) -> int:
-    """1 if the decision was right: a buy before a rise, a sell before a fall."""
-    return int(later > reference) if action == "buy" else int(later < reference)
-
-
 async def bot_calibration(
     conn: Conn, bot_id: UUID, *, horizon: int = 1, buckets: int = 10
 ) -> Calibration:
@@ -458,14 +436,75 @@ async def bot_calibration(
         (float(r["confidence"]), outcome(r["action"], r["reference_price"], r["outcome_price"]))
         for r in rows
     ]
-    brier, table = calibration(pairs, buckets)
+    brier, table = brier_and_reliability(pairs, buckets)
     return Calibration(
         bot_id=bot_id, horizon_bars=horizon, decisions=len(pairs), brier_score=brier, buckets=table
     )
 
 
+# ------------------------------------------------------------------ prompt preview
+async def preview_prompt(conn: Conn, draft: PromptPreviewRequest) -> PromptPreview:
+    """Render a prompt on the newest closed bars, as a bot with a fresh cap would be asked
+    now, without calling a model. Raises UnknownIndicator, UnknownSymbol."""
+    symbols = await _check_symbols(conn, draft.symbols)
+    for spec in draft.indicators:
+        parse_indicator(spec)
+    step = TIMEFRAME_SECONDS[draft.timeframe]
+    clock = await market_clock(conn)
+    bar_time = datetime.fromtimestamp((int(clock.timestamp()) // step - 1) * step, tz=UTC)
+    first = replay.window_start(bar_time, step, draft.prompt_bars)
+    shown: dict[str, list[Candle]] = {}
+    for symbol in symbols:
+        try:
+            bars = await load_bars(
+                conn, symbol, draft.timeframe, first, bar_time + timedelta(seconds=step)
+            )
+        except NoCandles:
+            shown[symbol] = []
+            continue
+        shown[symbol] = candles_of(symbol, draft.timeframe, bars)
+    ctx = Context(
+        timeframe=draft.timeframe,
+        bars=shown,
+        cash=draft.capital_cap,
+        capital_cap=draft.capital_cap,
+        max_position_size=draft.max_position_size,
+    )
+    rendered = render(draft.prompt, ctx, draft.indicators)
+    return PromptPreview(
+        system=rendered.prompt.system,
+        user=rendered.prompt.user,
+        context=rendered.context,
+        snapshot_hash=rendered.snapshot_hash,
+        bar_time=bar_time,
+        bars_shown={s: len(c) for s, c in shown.items()},
+    )
+
+
 # ------------------------------------------------------------------ backtests
 MAX_BACKTEST_DECISIONS = 5000
+
+
+def _replay_setup(bot: Bot, row: dict[str, Any], symbol: str, config: BotConfig) -> replay.Setup:
+    """The bot as a backtest sees it: its AI strategy and its account's fills and fees."""
+    if row["strategy_prompt"] is None:
+        raise InvalidBotConfig("the bot's AI strategy was deleted; give it another one")
+    if row["fill_model"] is None:
+        raise InvalidBotConfig("the bot's account was deleted; give it another one")
+    return replay.Setup(
+        bot=row,
+        symbol=symbol,
+        timeframe=config.timeframe,
+        prompt_bars=config.prompt_bars,
+        config=BacktestConfig(
+            initial_capital=bot.paper_balance,
+            fill_model=row["fill_model"],
+            slippage_bps=row["slippage_bps"],
+            taker_fee_rate=row["taker_fee_rate"],
+            maker_fee_rate=row["maker_fee_rate"],
+        ),
+        params=LLMParameters.model_validate(row["strategy_parameters"] or {}),
+    )
 
 
 async def backtest_bot(
@@ -485,7 +524,9 @@ async def backtest_bot(
     async with as_user(pool, actor.claims) as conn:
         bot = await get_bot(conn, bot_id)
     if not bot.is_llm:
-        raise InvalidBotConfig("a rule bot's strategy is backtested with /backtests")
+        raise InvalidBotConfig(
+            "a rule bot's strategy is backtested with /backtests (cryptotrader backtest)"
+        )
     symbol = (request.symbol or bot.target_symbols[0]).upper()
     if symbol not in bot.target_symbols:
         raise InvalidBotConfig(f"{symbol} is not one of the bot's symbols")
@@ -495,25 +536,13 @@ async def backtest_bot(
         raise InvalidRequest(f"at most {MAX_BACKTEST_DECISIONS} bars a run")
     async with as_service(pool) as conn:
         row = require(await fetch_one(conn, Q["runner_bots"], {"ids": [bot_id]}), BotNotFound())
+        setup = _replay_setup(bot, row, symbol, config)
         first = replay.window_start(request.start, step, config.prompt_bars)
         bars = await load_bars(conn, symbol, config.timeframe, first, request.end)
         start_index = int(np.searchsorted(bars.time, int(request.start.timestamp() * 1000)))
-        setup = replay.Setup(
-            bot=row,
-            symbol=symbol,
-            timeframe=config.timeframe,
-            prompt_bars=config.prompt_bars,
-            config=BacktestConfig(
-                initial_capital=bot.paper_balance,
-                fill_model=row["fill_model"] or "fixed",
-                slippage_bps=row["slippage_bps"],
-                taker_fee_rate=row["taker_fee_rate"],
-                maker_fee_rate=row["maker_fee_rate"],
-            ),
-            params=LLMParameters.model_validate(row["strategy_parameters"] or {}),
-        )
         report = await replay.replay_bot(
             conn,
+            pool,
             setup,
             bars,
             start_index,

@@ -118,6 +118,52 @@ CREATE INDEX bot_decisions_replay_idx ON bot_decisions (model, snapshot_hash)
   WHERE kind = 'llm' AND decision IS NOT NULL;
 SELECT private.own_rows('bot_decisions', ARRAY['select']);
 
+-- A bot's performance from its own fills, at current prices: trades, buys, sells, wins and
+-- losses (sells with a realized profit or loss), win rate, realized and total PnL, its cash
+-- and positions' value, its return on its cap, its decisions and what its model calls
+-- cost; money as decimal strings (as the API shows money). SECURITY INVOKER: the owner
+-- computes their own bots' (RLS), the runner every bot's.
+CREATE FUNCTION public.bot_performance(p_bot_id uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+  SELECT jsonb_build_object(
+           'trades', f.trades, 'buys', f.buys, 'sells', f.sells, 'wins', f.wins,
+           'losses', f.losses,
+           'win_rate', CASE WHEN f.wins + f.losses > 0
+                            THEN round(f.wins::numeric / (f.wins + f.losses), 4) END,
+           'realized_pnl', round(f.realized, 8)::text,
+           'cash', round(b.paper_balance + f.cash_delta, 8)::text,
+           'positions_value', round(p.value, 8)::text,
+           'total_pnl', round(f.cash_delta + p.value, 8)::text,
+           'return_pct', round((f.cash_delta + p.value) / b.paper_balance * 100, 4)::text,
+           'decisions', j.decisions, 'cost_usd', round(j.cost, 8)::text,
+           'updated_at', pg_catalog.now())
+    FROM public.ai_trading_bots b
+   CROSS JOIN LATERAL (
+     SELECT count(*) AS trades, count(*) FILTER (WHERE t.side = 'buy') AS buys,
+            count(*) FILTER (WHERE t.side = 'sell') AS sells,
+            count(*) FILTER (WHERE t.side = 'sell' AND t.realized_pnl > 0) AS wins,
+            count(*) FILTER (WHERE t.side = 'sell' AND t.realized_pnl < 0) AS losses,
+            coalesce(sum(t.realized_pnl) FILTER (WHERE t.side = 'sell'), 0) AS realized,
+            coalesce(sum(CASE WHEN t.side = 'sell' THEN t.total_value - t.fee
+                              ELSE -(t.total_value + t.fee) END), 0) AS cash_delta
+       FROM public.paper_trades t
+      WHERE t.bot_id = b.id AND t.user_id = b.user_id AND t.status = 'completed') f
+   CROSS JOIN LATERAL (
+     SELECT coalesce(sum(q.quantity * m.price_usd), 0) AS value
+       FROM (SELECT t.symbol,
+                    sum(CASE WHEN t.side = 'buy' THEN t.amount ELSE -t.amount END) AS quantity
+               FROM public.paper_trades t
+              WHERE t.bot_id = b.id AND t.user_id = b.user_id AND t.status = 'completed'
+              GROUP BY t.symbol) q
+       JOIN public.market_data_cache m ON m.symbol = q.symbol) p
+   CROSS JOIN LATERAL (
+     SELECT count(*) AS decisions, coalesce(sum(d.cost_usd), 0) AS cost
+       FROM public.bot_decisions d WHERE d.bot_id = b.id) j
+   WHERE b.id = p_bot_id
+$$;
+REVOKE ALL ON FUNCTION public.bot_performance(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.bot_performance(uuid) TO authenticated, service_role;
+
 -- ---------------------------------------------------------------- prices and cutoffs
 CREATE TABLE llm_model_prices (
   model TEXT PRIMARY KEY,
