@@ -165,6 +165,14 @@ def rule_fields(account: UUID, **changes: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------ rule bots
 
 
+async def started_rule_bot(db: TestDatabase, pool: Pool, market: Market) -> tuple[UUID, Bot]:
+    """A rule bot (SMA 5/20 on BTC 1h), started at the market's START."""
+    user, account = trader(db)
+    bot = await make_bot(pool, user, **rule_fields(account))
+    await market.at(START + timedelta(seconds=1))
+    return user, await start(pool, user, bot.id)
+
+
 async def test_a_rule_bot_makes_exactly_its_backtests_trades(
     db: TestDatabase, pool: Pool, market: Market
 ) -> None:
@@ -212,10 +220,7 @@ async def test_a_rule_bot_makes_exactly_its_backtests_trades(
 async def test_a_bar_missed_while_every_worker_was_down_is_not_traded_late(
     db: TestDatabase, pool: Pool, market: Market
 ) -> None:
-    user, account = trader(db)
-    bot = await make_bot(pool, user, **rule_fields(account))
-    await market.at(START + timedelta(seconds=1))
-    await start(pool, user, bot.id)
+    _, bot = await started_rule_bot(db, pool, market)
     runner = BotRunner(pool=pool, lateness=300)
     await market.at(START + HOUR + timedelta(seconds=1))
     assert (await runner.round()).claimed == 1
@@ -244,10 +249,7 @@ async def test_a_bot_decides_only_on_bars_that_close_after_it_started(
 async def test_a_strategy_error_pauses_the_bot_and_tells_its_owner(
     db: TestDatabase, pool: Pool, market: Market
 ) -> None:
-    user, account = trader(db)
-    bot = await make_bot(pool, user, **rule_fields(account))
-    await market.at(START + timedelta(seconds=1))
-    await start(pool, user, bot.id)
+    user, bot = await started_rule_bot(db, pool, market)
     with db.owner() as conn:  # parameters that no longer validate (written behind its back)
         conn.execute(
             "UPDATE ai_trading_bots"

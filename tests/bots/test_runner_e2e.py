@@ -11,9 +11,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -29,7 +27,8 @@ from cryptotrader.market.feed import MarketFeed
 from cryptotrader.market.providers import simulated_from_cache
 from tests.bots.test_llm import Canned, StubLLM, client_for, with_content
 from tests.bots.test_llm import stub as stub  # the fixture
-from tests.support import TestDatabase, create_account, create_user
+from tests.bots.test_runner import trader
+from tests.support import TestDatabase
 
 pytestmark = pytest.mark.anyio
 Pool = AsyncConnectionPool[Conn]
@@ -46,19 +45,6 @@ BUY = json.dumps(
         "reasoning": "ETH above its 20-bar SMA",
     }
 )
-
-
-def trader(db: TestDatabase) -> tuple[UUID, UUID]:
-    with db.owner() as conn:
-        user = create_user(conn)
-        account = create_account(
-            conn,
-            user,
-            initial_balance=Decimal(100_000),
-            max_position_size=Decimal(10_000_000),
-            max_daily_loss=Decimal(10_000_000),
-        )
-    return user, account
 
 
 async def test_a_rule_bot_and_an_llm_bot_trade_on_the_simulated_feed(
