@@ -31,10 +31,10 @@ def test_a_prompt_preview_renders_current_data_without_a_model(api: Api) -> None
     _, h = api.user()
     now = datetime.now(UTC)
     newest = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    hourly_bars(api, "BTC", newest, 30, 50_000.0)
+    hourly_bars(api, "BTC", newest, 60, 50_000.0)
     body = {
         "prompt": "You trade {symbols} on {timeframe} bars.\n{context}",
-        "indicators": ["rsi_14", "sma_20"],
+        "indicators": ["rsi_14", "sma_20", "ema_50"],
         "symbols": ["btc", "ETH"],
         "timeframe": "1h",
     }
@@ -46,7 +46,9 @@ def test_a_prompt_preview_renders_current_data_without_a_model(api: Api) -> None
     assert preview["user"].startswith("You trade BTC, ETH on 1h bars.")
     assert "rsi_14" in preview["user"] and len(preview["snapshot_hash"]) == 64
     btc = preview["context"]["symbols"]["BTC"]
-    assert btc["bars"][-1]["close"] == "50030"  # the newest closed bar, oldest first
+    assert btc["bars"][-1]["close"] == "50060"  # the newest closed bar, oldest first
+    # 20 bars shown, the indicators computed over the history before them too
+    assert len(btc["bars"]) == 20 and btc["indicators"]["ema_50"] is not None
     again = api.client.post(f"{V1}/ai-strategies/preview", headers=h, json=body).json()
     assert again["snapshot_hash"] == preview["snapshot_hash"]  # the same data, the same key
     bad = api.client.post(

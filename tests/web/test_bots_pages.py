@@ -1,18 +1,21 @@
 """The bots pages: the list and a bot's page for its owner, a rule bot, an AI strategy and
 an LLM bot created through the forms, start/pause/stop through the buttons, refusals at
-their field with nothing written, another user's bot as a missing one, and a bot's
-journal, costs, calibration and trades as the services return them; and in Chromium a
-rule bot created with the form and started from its page."""
+their field with nothing written, another user's bot as a missing one, a bot's journal,
+costs, calibration and trades as the services return them, the calibration chart over
+the horizon asked for; and in Chromium a rule bot created with the form and started from
+its page."""
 
 from __future__ import annotations
 
 import html
+import json
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
@@ -179,7 +182,7 @@ def test_an_ai_strategy_and_an_llm_bot_through_the_forms(
     assert row["strategy"] == "llm" and str(row["strategy_id"]) == strategy
     assert row["ai_model"] == "gpt-4o-mini" and row["config"]["parameters"] == {}
     page = client.get(f"/bots/{bot}").text
-    assert "Momentum asking gpt-4o-mini" in page
+    assert f'<a href="/ai-strategies/{strategy}">Momentum</a> asking gpt-4o-mini' in page
     assert "Momentum" in client.get("/bots").text
 
     orphan = client.post(
@@ -371,6 +374,80 @@ def test_a_bots_journal_costs_calibration_and_trades_are_shown(
 
     trades = re.findall(r'<tr data-trade-id="[0-9a-f-]{36}">', page.text)
     assert len(trades) == 1 and "0.01" in page.text
+
+
+def test_the_calibration_chart_over_the_horizon_asked_for(
+    client: TestClient, db: TestDatabase
+) -> None:
+    """Four scored decisions (as tests/api/test_bots_api.py's calibration test): all right
+    one bar later, all wrong two bars later; the chart's data in the page, the Brier
+    score beside it, and a horizon the service refuses said at its field."""
+    sign_up(client)
+    bot = create_bot(client, rule_form(first_account(client)))
+    owner = bot_row(db, bot)["user_id"]
+    t0 = datetime(2025, 2, 3, 10, tzinfo=UTC)
+    closes = [100, 101, 99, 102, 98, 103, 97, 104]
+    decided = [(0, "buy", "0.9"), (1, "sell", "0.7"), (2, "buy", "0.6"), (3, "sell", "0.2")]
+    with db.owner() as conn:
+        for k, c in enumerate(closes):
+            conn.execute(
+                "INSERT INTO market_candles (symbol, timeframe, open_time, open, high, low,"
+                " close, volume) VALUES ('BTC', '1h', %s, %s, %s, %s, %s, 1)",
+                [t0 + timedelta(hours=k), c, c + 5, c - 5, c],
+            )
+        for k, action, confidence in decided:
+            conn.execute(
+                "INSERT INTO bot_decisions (user_id, bot_id, kind, timeframe, bar_time, scope,"
+                " status, action, symbol, confidence, reference_price)"
+                " VALUES (%s, %s, 'rule', '1h', %s, 'BTC', 'held', %s, 'BTC', %s, %s)",
+                [owner, bot, t0 + timedelta(hours=k), action, confidence, closes[k]],
+            )
+
+    def chart(page: str) -> dict[str, Any]:
+        found = re.search(
+            r'<script type="application/json" id="bot-reliability">(.*?)</script>', page, re.S
+        )
+        assert found and 'data-chart="reliability" data-source="bot-reliability"' in page
+        data: dict[str, Any] = json.loads(found.group(1))
+        return data
+
+    one = client.get(f"/bots/{bot}")
+    assert one.status_code == 200
+    data = chart(one.text)
+    assert data["horizon_bars"] == 1 and data["decisions"] == 4
+    assert data["brier_score"] == pytest.approx((0.01 + 0.09 + 0.16 + 0.64) / 4)
+    points = [(b["mean_confidence"], b["hit_rate"], b["count"]) for b in data["buckets"]]
+    assert points == [(0.2, 1.0, 1), (0.6, 1.0, 1), (0.7, 1.0, 1), (0.9, 1.0, 1)]
+    assert [(b["lower"], b["upper"]) for b in data["buckets"]] == [
+        (0.2, 0.3),
+        (0.6, 0.7),
+        (0.7, 0.8),
+        (0.9, 1.0),
+    ]
+    assert "data-brier>0.2250<" in one.text and "data-scored>4<" in one.text
+    assert 'name="horizon" type="number" min="1" max="500"' in one.text
+    reliability = re.search(r'<table class="data" id="reliability">(.*?)</table>', one.text, re.S)
+    assert reliability and reliability.group(1).count("<tr><td>") == 4  # the table stays
+
+    two = client.get(f"/bots/{bot}", params={"horizon": "2"}).text
+    assert chart(two)["horizon_bars"] == 2
+    assert [b["hit_rate"] for b in chart(two)["buckets"]] == [0.0, 0.0, 0.0, 0.0]
+    assert "data-brier>0.4250<" in two and 'value="2"' in two and "2 bars later" in two
+
+    for asked, said in (("0", "horizon is between 1 and 500 bars"), ("501", "1 and 500")):
+        refused = client.get(f"/bots/{bot}", params={"horizon": asked})
+        assert refused.status_code == 200  # the page, over one bar, and the refusal
+        slot = re.search(r'data-error-for="horizon" role="alert">([^<]*)<', refused.text)
+        assert slot and said in slot.group(1) and "[invalid_request]" in slot.group(1)
+        assert f'value="{asked}" aria-invalid="true"' in refused.text
+        assert chart(refused.text)["horizon_bars"] == 1 and "data-brier>0.2250<" in refused.text
+    words = client.get(f"/bots/{bot}", params={"horizon": "soon"}).text
+    slot = re.search(r'data-error-for="horizon" role="alert">([^<]*)<', words)
+    assert slot and "whole number" in slot.group(1) and chart(words)["horizon_bars"] == 1
+
+    empty = create_bot(client, rule_form(first_account(client), name="Fresh"))
+    page = client.get(f"/bots/{empty}").text
+    assert chart(page)["buckets"] == [] and 'data-empty="No scored decision yet."' in page
 
 
 def test_in_chromium_a_rule_bot_is_created_and_started(

@@ -32,7 +32,16 @@ SYSTEM = (
     " of the bot's capital cap, a confidence from 0 to 1 and your reasoning. The numbers in"
     " the context are computed for you; do not recompute them. When unsure, hold."
 )
-BARS_SHOWN = 20  # the newest bars per symbol in the context
+BARS_SHOWN = 20  # the newest bars per symbol in the context, by default
+HISTORY_BARS = 200  # the indicators are computed over at least this many bars
+
+
+def history_bars(shown: int) -> int:
+    """How many bars a context needs per symbol: the ``shown`` ones, and enough history
+    for the indicators (an EMA 50 or a MACD 12/26/9 is defined, and settled, well within
+    200 bars)."""
+    return max(shown, HISTORY_BARS)
+
 
 Series = Mapping[str, np.ndarray[Any, np.dtype[np.float64]]]
 _DEFAULTS: dict[str, tuple[int, ...]] = {
@@ -108,6 +117,7 @@ class Context:
     capital_cap: Decimal
     max_position_size: Decimal
     positions: Mapping[str, Decimal] = field(default_factory=dict)  # symbol -> quantity
+    shown: int = BARS_SHOWN  # the newest bars the context shows (the indicators see all)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +146,7 @@ def build_context(ctx: Context, indicator_specs: Sequence[str]) -> dict[str, Any
                     "close": _money(b.close),
                     "volume": _money(b.volume),
                 }
-                for b in bars[-BARS_SHOWN:]
+                for b in bars[-ctx.shown :]
             ],
             "indicators": compute_indicators(indicator_specs, bars) if bars else {},
         }

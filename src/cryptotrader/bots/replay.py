@@ -33,7 +33,7 @@ from cryptotrader.backtest.types import BacktestConfig
 from cryptotrader.bots.claims import candles_of, cost_of
 from cryptotrader.bots.decision import Decision, LLMReply
 from cryptotrader.bots.llm import LLMClient, Prompt
-from cryptotrader.bots.prompt import Context, render
+from cryptotrader.bots.prompt import Context, history_bars, render
 from cryptotrader.bots.schemas import LLMParameters
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
 from cryptotrader.db.queries import load_queries
@@ -189,11 +189,14 @@ async def replay_bot(
             report.decisions += 1
             ctx = Context(
                 timeframe=setup.timeframe,
-                bars={setup.symbol: candles[max(0, i - setup.prompt_bars + 1) : i + 1]},
+                bars={
+                    setup.symbol: candles[max(0, i - history_bars(setup.prompt_bars) + 1) : i + 1]
+                },
                 cash=broker.cash,
                 capital_cap=setup.bot["paper_balance"],
                 max_position_size=setup.bot["max_position_size"],
                 positions={setup.symbol: broker.quantity} if broker.quantity else {},
+                shown=setup.prompt_bars,
             )
             decision = await _decide(run, ctx, i)
             if decision is not None and decision.action != "hold":
@@ -281,5 +284,6 @@ async def _record(
 
 
 def window_start(start: datetime, timeframe_seconds: int, prompt_bars: int) -> datetime:
-    """Where the bars begin: a first prompt's worth before ``start``."""
-    return start - timedelta(seconds=timeframe_seconds * (prompt_bars - 1))
+    """Where the bars begin: a first prompt's worth, with its indicators' history, before
+    ``start``."""
+    return start - timedelta(seconds=timeframe_seconds * (history_bars(prompt_bars) - 1))

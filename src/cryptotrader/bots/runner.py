@@ -73,7 +73,7 @@ from cryptotrader.bots.decision import Decision
 from cryptotrader.bots.errors import UnknownIndicator, UnknownModel
 from cryptotrader.bots.llm import LLMClient, Prompt
 from cryptotrader.bots.orders import Q8, Intent, optional_price, prepare_order
-from cryptotrader.bots.prompt import Context, render
+from cryptotrader.bots.prompt import Context, history_bars, render
 from cryptotrader.bots.schemas import LLMParameters
 from cryptotrader.bots.service import TF_SECONDS, Q, market_clock
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
@@ -250,7 +250,7 @@ class BotRunner:
         step = timedelta(seconds=bar_seconds(claim))
         config = bot.row["config"] or {}
         if claim.kind == "llm":
-            return claim.bar_time - step * (int(config.get("prompt_bars", 20)) - 1)
+            return claim.bar_time - step * (history_bars(int(config.get("prompt_bars", 20))) - 1)
         lookback = int(config.get("lookback", 1000))
         earliest = claim.bar_time - step * (lookback - 1)
         started = bot.row["started_at"] or bot.row["status_changed_at"]
@@ -383,7 +383,8 @@ class BotRunner:
         row = bot.row
         symbols = list(row["target_symbols"])
         step = timedelta(seconds=bar_seconds(claim))
-        n_bars = int((row["config"] or {}).get("prompt_bars", 20))
+        n_shown = int((row["config"] or {}).get("prompt_bars", 20))
+        n_bars = history_bars(n_shown)
         shown: dict[str, list[Candle]] = {s: [] for s in symbols}
         for symbol in symbols:
             bars = series.get((symbol, claim.timeframe))
@@ -403,6 +404,7 @@ class BotRunner:
                 capital_cap=bot.cap,
                 max_position_size=row["max_position_size"],
                 positions={s: q for s, q in bot.quantity.items() if q},
+                shown=n_shown,
             )
             rendered = render(row["strategy_prompt"], ctx, row["strategy_indicators"] or [])
         except (ValueError, UnknownIndicator) as exc:

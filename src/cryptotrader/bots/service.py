@@ -469,6 +469,7 @@ async def preview_prompt(conn: Conn, draft: PromptPreviewRequest) -> PromptPrevi
         cash=draft.capital_cap,
         capital_cap=draft.capital_cap,
         max_position_size=draft.max_position_size,
+        shown=draft.prompt_bars,
     )
     rendered = render(draft.prompt, ctx, draft.indicators)
     return PromptPreview(
@@ -477,7 +478,7 @@ async def preview_prompt(conn: Conn, draft: PromptPreviewRequest) -> PromptPrevi
         context=rendered.context,
         snapshot_hash=rendered.snapshot_hash,
         bar_time=bar_time,
-        bars_shown={s: len(c) for s, c in shown.items()},
+        bars_shown={s: min(len(c), draft.prompt_bars) for s, c in shown.items()},
     )
 
 

@@ -20,6 +20,7 @@ from cryptotrader.errors import DomainError
 from cryptotrader.web import (
     account,
     admin,
+    ai_strategies,
     auth,
     backtests,
     bots,
@@ -104,6 +105,7 @@ def install(app: FastAPI) -> None:
         markets.router,
         backtests.router,
         bots.router,
+        ai_strategies.router,
         portfolios.router,
         tearsheet.router,
         preferences.router,

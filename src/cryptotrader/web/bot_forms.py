@@ -1,19 +1,29 @@
-"""The bots page's two forms as the bots service's models: a bot (a rule strategy with its
-``key=value`` parameters, or an LLM bot with its AI strategy) and an AI strategy (its
-indicators comma-separated); and the service's refusals at the field each concerns."""
+"""The bots pages' forms as the bots service's models: a bot (a rule strategy with its
+``key=value`` parameters, or an LLM bot with its AI strategy), a new AI strategy and the
+changes to one (its indicators comma-separated), a prompt to preview (the editor's text
+on the symbols and timeframe given); and the service's refusals at the field each
+concerns."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from fastapi import Request
 from pydantic import ValidationError
 
-from cryptotrader.bots.schemas import LLM, AIStrategyCreate, BotCreate
+from cryptotrader.bots.schemas import (
+    LLM,
+    AIStrategyCreate,
+    AIStrategyUpdate,
+    BotCreate,
+    PromptPreviewRequest,
+)
 from cryptotrader.errors import DomainError
 from cryptotrader.strategies.errors import InvalidStrategyParameters
 from cryptotrader.strategies.registry import parse_param_pairs
 from cryptotrader.web.forms import FieldRefusal, invalid_form
+from cryptotrader.web.session import CSRF_FIELD
 
 SEPARATORS = re.compile(r"[\s,;]+")
 PAIRS = re.compile(r"[\n,;]+")
@@ -33,6 +43,20 @@ STRATEGY_REFUSALS: dict[str, tuple[str, str | None]] = {
     "unknown_indicator": ("indicators", None),
     "invalid_bot_config": ("_form", None),
 }
+PREVIEW_REFUSALS: dict[str, tuple[str, str | None]] = {
+    "unknown_symbol": ("preview_symbols", "No prices are tracked for this coin here."),
+    "unknown_indicator": ("indicators", None),
+}
+# a preview request's fields, as the strategy page's form names them
+PREVIEW_FIELDS = {"symbols": "preview_symbols", "timeframe": "preview_timeframe"}
+LLM_PARAMETERS = ("temperature", "max_tokens")
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """A posted form's text fields, without its CSRF token."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    form.pop(CSRF_FIELD, None)
+    return form
 
 
 def words(text: str) -> list[str]:
@@ -100,4 +124,43 @@ def bot_refusal(error: DomainError, strategy: str) -> FieldRefusal:
 
 def strategy_refusal(error: DomainError) -> FieldRefusal:
     field, sentence = STRATEGY_REFUSALS.get(error.code, ("_form", None))
+    return FieldRefusal.of(error, field, sentence)
+
+
+def ai_strategy_update(form: dict[str, str]) -> AIStrategyUpdate:
+    """The strategy page's editor as the changes to save: its name, model, prompt,
+    indicators and parameters (an empty parameter is its default)."""
+    parameters = {k: form[k].strip() for k in LLM_PARAMETERS if form.get(k, "").strip()}
+    body: dict[str, Any] = {
+        "name": form.get("name", ""),
+        "model": form.get("model", ""),
+        "prompt": form.get("prompt", ""),
+        "indicators": words(form.get("indicators", "").lower()),
+        "parameters": parameters,
+    }
+    try:
+        return AIStrategyUpdate.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_form(exc) from exc
+
+
+def preview_request(form: dict[str, str]) -> PromptPreviewRequest:
+    """The editor's prompt and indicators (saved or not) on the preview's symbols and
+    timeframe."""
+    body: dict[str, Any] = {
+        "prompt": form.get("prompt", ""),
+        "indicators": words(form.get("indicators", "").lower()),
+        "symbols": words(form.get("preview_symbols", "")),
+        "timeframe": form.get("preview_timeframe", "").strip() or "1h",
+    }
+    try:
+        return PromptPreviewRequest.model_validate(body)
+    except ValidationError as exc:
+        refusal = invalid_form(exc)
+        refusal.field = PREVIEW_FIELDS.get(refusal.field, refusal.field)
+        raise refusal from exc
+
+
+def preview_refusal(error: DomainError) -> FieldRefusal:
+    field, sentence = PREVIEW_REFUSALS.get(error.code, ("_form", None))
     return FieldRefusal.of(error, field, sentence)

@@ -1,8 +1,9 @@
 """Bots: the list (each with its performance and what its model calls cost), a new bot (a
-built-in rule strategy with its parameters, or an AI strategy), the AI strategies; and one
-bot's page: its status with the steps its state allows, performance, costs and budgets,
-the calibration of its confidence, its decision journal and its trades. Every change is
-the bots service's, as the signed-in user (audited)."""
+built-in rule strategy with its parameters, or an AI strategy), the AI strategies (each
+with its page: web/ai_strategies.py); and one bot's page: its status with the steps its
+state allows, performance, costs and budgets, the calibration of its confidence (a
+reliability diagram over ``?horizon=`` bars, and its table), its decision journal and its
+trades. Every change is the bots service's, as the signed-in user (audited)."""
 
 from __future__ import annotations
 
@@ -19,20 +20,22 @@ from cryptotrader.audit.schemas import Actor
 from cryptotrader.bots import service as bots
 from cryptotrader.bots.schemas import Bot, Timeframe
 from cryptotrader.db.session import Conn
-from cryptotrader.errors import DomainError
+from cryptotrader.errors import DomainError, InvalidRequest
 from cryptotrader.market import service as market
 from cryptotrader.strategies import service as strategies
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderFilter
-from cryptotrader.web.bot_forms import ai_strategy_create, bot_create, bot_refusal, strategy_refusal
+from cryptotrader.web import charts
+from cryptotrader.web.bot_forms import bot_create, bot_refusal, form_of
 from cryptotrader.web.display import display_of
-from cryptotrader.web.forms import go
+from cryptotrader.web.forms import FieldRefusal, go
 from cryptotrader.web.render import page
-from cryptotrader.web.session import CSRF_FIELD, SignedInForm, SignedInPage
+from cryptotrader.web.session import SignedInForm, SignedInPage
 
 router = APIRouter(include_in_schema=False)
 JOURNAL = 50
 TRADES = 50
+BUCKETS = 10  # of the reliability diagram
 Step = Literal["start", "pause", "stop"]
 # the steps each state allows (the service's lifecycle; it refuses any other)
 STEPS: dict[str, tuple[Step, ...]] = {
@@ -41,12 +44,6 @@ STEPS: dict[str, tuple[Step, ...]] = {
     "error": ("start", "stop"),
     "stopped": (),
 }
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    form.pop(CSRF_FIELD, None)
-    return form
 
 
 @router.get("/bots", response_class=HTMLResponse)
@@ -76,7 +73,7 @@ async def bots_page(request: Request, viewer: SignedInPage) -> HTMLResponse:
 @router.post("/bots")
 async def create(request: Request, viewer: SignedInForm) -> Response:
     """A new bot (paused), then its page."""
-    data = bot_create(await _form(request))
+    data = bot_create(await form_of(request))
     async with viewer.caller.unit() as conn:
         try:
             bot = await bots.create_bot(conn, viewer.caller.actor, data)
@@ -85,23 +82,34 @@ async def create(request: Request, viewer: SignedInForm) -> Response:
     return go(request, f"/bots/{bot.id}")
 
 
-@router.post("/ai-strategies")
-async def create_ai_strategy(request: Request, viewer: SignedInForm) -> Response:
-    data = ai_strategy_create(await _form(request))
-    async with viewer.caller.unit() as conn:
-        try:
-            await bots.create_ai_strategy(conn, viewer.caller.actor, data)
-        except DomainError as exc:
-            raise strategy_refusal(exc) from exc
-    return go(request, "/bots")
-
-
 def _moment(value: object) -> datetime | None:
     """A time the performance JSON holds (ISO 8601), or None."""
     try:
         return datetime.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
+
+
+async def _calibration(conn: Conn, bot_id: UUID, asked: str | None) -> dict[str, Any]:
+    """The calibration over the horizon asked for (``?horizon=``), as the chart and the
+    table show it. A horizon that is not a whole number, or one the service refuses, is
+    said at the field, and the calibration is over one bar."""
+    error = None
+    try:
+        horizon = int(asked) if asked and asked.strip() else 1
+    except ValueError:
+        horizon, error = 1, "Horizon: a whole number of bars, from 1 to 500."
+    try:
+        calibration = await bots.bot_calibration(conn, bot_id, horizon=horizon, buckets=BUCKETS)
+    except InvalidRequest as exc:
+        error = FieldRefusal.of(exc, "horizon").detail
+        calibration = await bots.bot_calibration(conn, bot_id, buckets=BUCKETS)
+    return {
+        "calibration": calibration,
+        "reliability": charts.reliability(calibration),
+        "horizon": asked.strip() if error and asked else str(calibration.horizon_bars),
+        "horizon_error": error,
+    }
 
 
 async def _bot_context(conn: Conn, bot: Bot, before: str | None) -> dict[str, Any]:
@@ -121,7 +129,6 @@ async def _bot_context(conn: Conn, bot: Bot, before: str | None) -> dict[str, An
         "account": account,
         "ai_strategy": ai_strategy,
         "costs": await bots.bot_costs(conn, bot.id),
-        "calibration": await bots.bot_calibration(conn, bot.id),
         "journal": journal,
         "older": encode_cursor(older.created_at, older.id) if older else None,
         "trades": await trading.list_orders(conn, OrderFilter(bot_id=bot.id), limit=TRADES),
@@ -134,11 +141,14 @@ async def bot_page(
     viewer: SignedInPage,
     bot_id: UUID,
     before: Annotated[str | None, Query(max_length=200)] = None,
+    horizon: Annotated[str | None, Query(max_length=20)] = None,
 ) -> HTMLResponse:
-    """One bot (another user's is not found, exactly like a missing one)."""
+    """One bot (another user's is not found, exactly like a missing one), its calibration
+    over ``horizon`` bars (default 1)."""
     async with viewer.caller.unit() as conn:
         bot = await bots.get_bot(conn, bot_id)
         context = await _bot_context(conn, bot, before)
+        context |= await _calibration(conn, bot.id, horizon)
         display = await display_of(conn)
     return page(request, "bot.html", context | display.context(), viewer=viewer)
 

@@ -1,5 +1,6 @@
 """The JSON the dashboard's charts draw (web/static/js/charts.js): the services' bars and
-points as the chart script takes them (times ISO-8601 UTC, decimals as strings)."""
+points as the chart script takes them (times ISO-8601 UTC, decimals as strings; a
+calibration's figures are the service's floats)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from cryptotrader.bots.schemas import Calibration
 from cryptotrader.market.schemas import CandleOut
 
 
@@ -36,3 +38,24 @@ def candles(
         ],
         "markers": sorted(markers, key=lambda m: m["time"]),
     } | extra
+
+
+def reliability(calibration: Calibration) -> dict[str, Any]:
+    """A reliability diagram's data: per confidence bucket with decisions in it, its mean
+    confidence (x), hit rate (y) and count; the Brier score for its caption."""
+    return {
+        "horizon_bars": calibration.horizon_bars,
+        "decisions": calibration.decisions,
+        "brier_score": calibration.brier_score,
+        "buckets": [
+            {
+                "lower": b.lower,
+                "upper": b.upper,
+                "count": b.count,
+                "mean_confidence": b.mean_confidence,
+                "hit_rate": b.hit_rate,
+            }
+            for b in calibration.buckets
+            if b.count
+        ],
+    }

@@ -28,7 +28,7 @@
  *                                            data-copy-state="copied|failed" for 2 s; a
  *                                            button with text only shows "Copied" meanwhile.
  *   Errors of htmx requests (htmx:responseError, htmx:sendError), in the requesting form
- *   (or the requesting element):
+ *   (or the requesting element; not the hx-target, which may be outside the form):
  *     application/problem+json: the problem's `field`, or the form's
  *       data-error-fields='{"insufficient_funds":"amount"}' (code -> field), or each of
  *       `errors[].field` ("body.amount" -> "amount") names a field; its message goes into
@@ -359,7 +359,10 @@
   // to swap, and with isError cleared htmx neither logs a console error nor fires
   // htmx:responseError for it (a ct:problem event on the element says what happened).
   document.addEventListener('htmx:beforeSwap', (event) => {
-    const { xhr, elt } = event.detail;
+    const { xhr, requestConfig } = event.detail;
+    // htmx fires beforeSwap on the target (its detail.elt): the form that asked is the
+    // request's element (a form whose hx-target is elsewhere has its errors in itself)
+    const elt = (requestConfig && requestConfig.elt) || event.detail.elt;
     if (xhr.status < 400) return;
     const problem = readProblem(xhr.getResponseHeader('Content-Type'), xhr.responseText);
     if (!problem) return;

@@ -5,7 +5,7 @@
  * CONTRACT (templates)
  *   <div data-chart="KIND" ...>: rendered on DOMContentLoaded and after every htmx swap
  *   (htmx:afterSettle), once; a rendered element gets data-rendered. KIND is one of
- *   candles | equity | line | sparkline | heatmap.
+ *   candles | equity | line | sparkline | heatmap | reliability.
  *   Data, as JSON:
  *     data-source="ID"  names a <script type="application/json" id="ID"> on the page, or
  *     data-url="URL"    same-origin URL to fetch (credentials: same-origin).
@@ -45,6 +45,12 @@
  *     heatmap  {"x":{"name","values"},"y":{"name","values"},"metric":"sharpe",
  *               "cells":[[value|null,...] one row per y value]} -> <table class="heatmap">
  *              inside <div class="heatmap-scroll">; cells coloured on a diverging scale.
+ *     reliability {"brier_score":0.04|null,"buckets":[{"lower","upper","count",
+ *               "mean_confidence","hit_rate"}...]} -> <svg role="img" aria-label> of
+ *              hit rate against mean confidence (0 to 1), the diagonal (perfect
+ *              calibration, data-diagonal) dashed, one circle per bucket with a count
+ *              (data-count; its area grows with the count, "n=3" beside it). Buckets
+ *              without decisions are left out. The element needs a CSS width.
  *   Timeframe controls: <div data-chart-controls data-for="CHART_ID">
  *       <button type="button" data-timeframe="1h" [data-url="..."] [data-timeframe-seconds]>
  *     A click sets aria-pressed on the buttons, the chart's data-timeframe and
@@ -64,7 +70,7 @@
   'use strict';
 
   const entries = new Map(); // element -> entry (pruned when the element leaves the page)
-  const KIND_NAMES = ['candles', 'equity', 'line', 'sparkline', 'heatmap'];
+  const KIND_NAMES = ['candles', 'equity', 'line', 'sparkline', 'heatmap', 'reliability'];
   const MAX_MARKER_TEXTS = 25;
   const TIMEFRAME_UNITS = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
@@ -646,7 +652,97 @@
     },
   };
 
-  const KINDS = { candles, equity, line, sparkline, heatmap };
+  // a reliability diagram: confidence (x) against hit rate (y), both 0 to 1, in an SVG
+  const RELIABILITY = { size: 320, left: 46, right: 14, top: 14, bottom: 42 };
+
+  const reliability = {
+    needsLibrary: false,
+    parse(raw) {
+      const buckets = (Array.isArray(raw.buckets) ? raw.buckets : [])
+        .map((b) => ({
+          lower: toNumber(b && b.lower),
+          upper: toNumber(b && b.upper),
+          count: toNumber(b && b.count) || 0,
+          confidence: toNumber(b && b.mean_confidence),
+          hitRate: toNumber(b && b.hit_rate),
+        }))
+        .filter((b) => b.count > 0 && b.confidence != null && b.hitRate != null)
+        .sort((a, b) => a.confidence - b.confidence);
+      return { buckets, brier: toNumber(raw.brier_score), empty: !buckets.length };
+    },
+    draw(entry, data) {
+      const { size, left, right, top, bottom } = RELIABILITY;
+      const width = size - left - right;
+      const height = size - top - bottom;
+      const x = (v) => left + Math.min(1, Math.max(0, v)) * width;
+      const y = (v) => top + (1 - Math.min(1, Math.max(0, v))) * height;
+      const fixed = (v) => v.toFixed(2);
+      const make = (tag, attrs = {}, text = null) => {
+        const node = document.createElementNS(SVG, tag);
+        for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+        if (text != null) node.textContent = text;
+        return node;
+      };
+      const decisions = data.buckets.reduce((n, b) => n + b.count, 0);
+      const label = `Reliability diagram: ${decisions} decision${decisions === 1 ? '' : 's'}`
+        + ` in ${data.buckets.length} confidence bucket${data.buckets.length === 1 ? '' : 's'}`
+        + (data.brier != null ? `, Brier score ${data.brier.toFixed(4)}` : '');
+      const svg = make('svg', {
+        class: 'reliability-svg', viewBox: `0 0 ${size} ${size}`, role: 'img', 'aria-label': label, focusable: 'false',
+      });
+      svg.dataset.ctGenerated = '';
+      svg.append(make('title', {}, label));
+      const muted = 'var(--ct-muted, #94a3b8)';
+      for (const tick of [0, 0.25, 0.5, 0.75, 1]) {
+        const grid = { stroke: 'var(--ct-grid, #1f2b45)', 'stroke-width': 1 };
+        svg.append(make('line', { x1: fixed(x(tick)), y1: fixed(y(0)), x2: fixed(x(tick)), y2: fixed(y(1)), ...grid }));
+        svg.append(make('line', { x1: fixed(x(0)), y1: fixed(y(tick)), x2: fixed(x(1)), y2: fixed(y(tick)), ...grid }));
+        const text = { fill: muted, 'font-size': 10 };
+        svg.append(make('text', { x: fixed(x(tick)), y: fixed(y(0) + 14), 'text-anchor': 'middle', ...text }, tick.toFixed(2)));
+        svg.append(make('text', { x: left - 6, y: fixed(y(tick) + 3.5), 'text-anchor': 'end', ...text }, tick.toFixed(2)));
+      }
+      const axis = { fill: muted, 'font-size': 11, 'text-anchor': 'middle' };
+      svg.append(make('text', { x: fixed(left + width / 2), y: size - 6, ...axis }, 'Mean confidence'));
+      svg.append(make('text', { x: 12, y: fixed(top + height / 2), transform: `rotate(-90 12 ${fixed(top + height / 2)})`, ...axis }, 'Hit rate'));
+      const diagonal = make('line', {
+        x1: fixed(x(0)), y1: fixed(y(0)), x2: fixed(x(1)), y2: fixed(y(1)),
+        stroke: muted, 'stroke-width': 1.2, 'stroke-dasharray': '5 4', 'data-diagonal': '',
+      });
+      diagonal.append(make('title', {}, 'Perfect calibration: hit rate = confidence'));
+      svg.append(diagonal);
+      const accent = 'var(--ct-accent, #3b82f6)';
+      if (data.buckets.length > 1) {
+        const points = data.buckets.map((b) => `${fixed(x(b.confidence))},${fixed(y(b.hitRate))}`).join(' ');
+        svg.append(make('polyline', { points, fill: 'none', stroke: accent, 'stroke-width': 1.5, 'stroke-opacity': 0.7 }));
+      }
+      const most = Math.max(...data.buckets.map((b) => b.count));
+      for (const b of data.buckets) {
+        const r = 4 + 8 * Math.sqrt(b.count / most); // area grows with the count
+        const cx = x(b.confidence);
+        const cy = y(b.hitRate);
+        const range = b.lower != null && b.upper != null ? `${b.lower.toFixed(1)}–${b.upper.toFixed(1)}: ` : '';
+        const says = `${range}${b.count} decision${b.count === 1 ? '' : 's'}, mean confidence`
+          + ` ${b.confidence.toFixed(3)}, hit rate ${percent.format(b.hitRate)}`;
+        const dot = make('circle', {
+          cx: fixed(cx), cy: fixed(cy), r: fixed(r), fill: accent, 'fill-opacity': 0.35, stroke: accent, 'stroke-width': 1.5,
+          'data-count': b.count,
+        });
+        dot.append(make('title', {}, says));
+        // the count above the point (below it when the point is at the top)
+        const above = cy - r - 4 > top + 8;
+        const count = make('text', {
+          x: fixed(cx), y: fixed(above ? cy - r - 4 : cy + r + 12), 'text-anchor': 'middle',
+          fill: 'var(--ct-fg, #e5e9f0)', 'font-size': 10, 'data-count-label': '',
+        }, `n=${b.count}`);
+        svg.append(dot, count);
+      }
+      entry.el.querySelectorAll(':scope > [data-ct-generated]').forEach((n) => n.remove());
+      entry.el.append(svg);
+    },
+    style() {}, // CSS variables: theme-aware with no re-render
+  };
+
+  const KINDS = { candles, equity, line, sparkline, heatmap, reliability };
 
   // ------------------------------------------------------------------ loading
 
