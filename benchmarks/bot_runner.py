@@ -127,7 +127,9 @@ def slow_provider(latency: float) -> Iterator[str]:
         server.server_close()
 
 
-def setup(db: h.AppDatabase, bots: int, llm_bots: int) -> tuple[list[tuple[str, str, str]], list[str]]:
+def setup(
+    db: h.AppDatabase, bots: int, llm_bots: int
+) -> tuple[list[tuple[str, str, str]], list[str]]:
     """The candles, the users, 1,000 active rule bots and 100 paused LLM bots. Returns the
     rule bots as (id, strategy, symbol) and the LLM bots' ids."""
     for symbol in ("BTC", "ETH"):
@@ -180,24 +182,27 @@ def setup(db: h.AppDatabase, bots: int, llm_bots: int) -> tuple[list[tuple[str, 
     return rule, llm
 
 
-async def reference(db: h.AppDatabase, rule: list[tuple[str, str, str]]) -> tuple[float, dict[str, str]]:
+async def reference(
+    db: h.AppDatabase, rule: list[tuple[str, str, str]]
+) -> tuple[float, dict[str, str]]:
     """The same decisions in one process, the bars already in memory."""
     pool = open_pool(db.app, min_size=1, max_size=2)
     await pool.open()
     try:
         async with as_service(pool) as conn:
             series = {
-                s: await load_bars(conn, s, "1h", BAR - timedelta(hours=LOOKBACK - 1), BAR + timedelta(hours=1))
+                s: await load_bars(
+                    conn, s, "1h", BAR - timedelta(hours=LOOKBACK - 1), BAR + timedelta(hours=1)
+                )
                 for s in ("BTC", "ETH")
             }
     finally:
         await pool.close()
-    params = {name: p for name, p in STRATEGIES}
     started = time.perf_counter()
     actions = {}
-    for bot_id, name, symbol in rule:
+    for i, (bot_id, name, symbol) in enumerate(rule):
         bars = series[symbol]
-        strategy = build_strategy(name, params[name])
+        strategy = build_strategy(name, STRATEGIES[i % len(STRATEGIES)][1])
         ctx = BarContext(
             i=len(bars) - 1,
             history=bars,
@@ -212,7 +217,9 @@ async def reference(db: h.AppDatabase, rule: list[tuple[str, str, str]]) -> tupl
     return time.perf_counter() - started, actions
 
 
-async def ours(db: h.AppDatabase, llm: list[str], settings: Settings) -> tuple[float, dict[str, Any], float, dict[str, Any]]:
+async def ours(
+    db: h.AppDatabase, llm: list[str], settings: Settings
+) -> tuple[float, dict[str, Any], float, dict[str, Any]]:
     clock = BAR + timedelta(hours=1, seconds=1)
     pool = open_pool(db.app, min_size=4, max_size=16)
     await pool.open()
@@ -243,7 +250,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="the stub's seconds")
     opts = parser.parse_args()
     print(f"machine: {h.machine()}")
-    with h.server() as srv, h.app_database(srv, "ctbench_bots") as db, slow_provider(opts.latency) as url:
+    with (
+        h.server() as srv,
+        h.app_database(srv, "ctbench_bots") as db,
+        slow_provider(opts.latency) as url,
+    ):
         rule, llm = setup(db, opts.bots, opts.llm_bots)
         h.checkpoint(db.owner)
         settings = Settings(openai_base_url=url, openai_api_key=SecretStr("sk-bench"))
@@ -258,10 +269,15 @@ def main() -> None:
         statuses: dict[str, int] = {}
         for r in rows:
             statuses[r[2]] = statuses.get(r[2], 0) + 1
-    print(f"rule round: {rule_s:.2f} s for {report['claimed']} bots ({statuses}), reference {ref_s:.3f} s")
+    print(
+        f"rule round: {rule_s:.2f} s for {report['claimed']} bots ({statuses}),"
+        f" reference {ref_s:.3f} s"
+    )
     print(f"  decisions that differ from the reference: {differences}")
-    print(f"llm round: {llm_s:.2f} s for {llm_report['claimed']} bots at {opts.latency} s a call"
-          f" (serially: {opts.latency * llm_report['claimed']:.0f} s)")
+    print(
+        f"llm round: {llm_s:.2f} s for {llm_report['claimed']} bots at {opts.latency} s a call"
+        f" (serially: {opts.latency * llm_report['claimed']:.0f} s)"
+    )
     ok = (
         rule_s < RULE_TARGET_S
         and llm_s < LLM_TARGET_S

@@ -602,3 +602,44 @@ async def test_record_mode_asks_for_the_missing_replies_within_its_budget(
             [bot.id],
         ).fetchone()
     assert kept == {"n": first.called}
+
+
+# ------------------------------------------------------------------ a worker that dies
+
+
+async def test_a_claim_whose_worker_died_is_taken_over_and_its_order_placed_once(
+    db: TestDatabase, pool: Pool, market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, account = trader(db)
+    dca = {"strategy": "dca", "config": {"timeframe": "1h", "parameters": {"every": 1}}}
+    bot = await make_bot(pool, user, **rule_fields(account, **dca))
+    await market.at(START + timedelta(seconds=1))
+    await start(pool, user, bot.id)
+    await market.at(START + HOUR + timedelta(seconds=1))
+
+    async def dies(*_: Any) -> None:  # the worker is gone once its order is decided
+        return None
+
+    first = BotRunner(pool=pool, identity="first")
+    monkeypatch.setattr(first, "_place_all", dies)
+    await first.round()
+    (row,) = journal(db, bot.id)
+    assert row["status"] == "decided" and row["order_request"] and trades(db, bot.id) == []
+    with db.owner() as conn:  # its lease runs out
+        conn.execute("UPDATE bot_decisions SET lease_until = now() - interval '1 second'")
+    second = BotRunner(pool=pool, identity="second")
+    assert (await second.round()).traded == 1
+    (row,) = journal(db, bot.id)
+    (trade,) = trades(db, bot.id)
+    assert (row["status"], row["worker"], row["attempts"]) == ("traded", "second", 2)
+    assert row["order_id"] == trade["id"]
+    # a worker that died after placing it, before recording it: the next one replays it
+    with db.owner() as conn:
+        conn.execute(
+            "UPDATE bot_decisions SET status = 'decided', order_id = NULL, completed_at = NULL,"
+            " lease_until = now() - interval '1 second'"
+        )
+    third = BotRunner(pool=pool, identity="third")
+    assert (await third.round()).traded == 1
+    (row,) = journal(db, bot.id)
+    assert row["order_id"] == trade["id"] and len(trades(db, bot.id)) == 1
