@@ -47,6 +47,7 @@ class Tenant:
     backtest: str  # pending
     bot: str  # paused, an llm bot running `ai_strategy`
     ai_strategy: str
+    follow: str  # of a listed trader of its own
 
     def ids(self, parameter: str) -> list[str]:
         return {
@@ -58,6 +59,7 @@ class Tenant:
             "session_id": [self.backtest],
             "bot_id": [self.bot],
             "strategy_id": [self.ai_strategy],
+            "follow_id": [self.follow],
         }[parameter]
 
 
@@ -71,6 +73,7 @@ OWNED = {
     "session_id": "backtest_session_not_found",
     "bot_id": "bot_not_found",
     "strategy_id": "ai_strategy_not_found",
+    "follow_id": "follow_not_found",
 }
 # A path parameter that names no row: a fixed value (BTC is in every tenant's watchlist).
 CONSTANT = {"symbol": "BTC"}
@@ -163,6 +166,13 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
         lambda t: {"start": "2021-01-04T00:00:00Z", "end": "2021-01-05T00:00:00Z"},
         owner_refusal="no_candles",
     ),
+    ("GET", "/follows/{follow_id}"): Walk(),
+    ("POST", "/follows/{follow_id}/pause"): Walk(),
+    ("POST", "/follows/{follow_id}/resume"): Walk(),
+    ("DELETE", "/follows/{follow_id}"): Walk(),
+    # a listed trader's profile is public by design; an unlisted one is not found for
+    # anyone but its owner (tests/social/test_social.py and the RLS test in SQL there)
+    ("GET", "/traders/{trader_id}"): Skip("a listed trader's public profile"),
     # every user's rows by design, for admins; anyone else gets not_found (tests/admin)
     ("POST", "/admin/users/{user_id}/ban"): Skip(ADMIN_ONLY),
     ("POST", "/admin/users/{user_id}/unban"): Skip(ADMIN_ONLY),
@@ -277,6 +287,11 @@ def tenant(api: Api) -> Tenant:
             "target_symbols": ["BTC"],
         },
     )
+    _, leader = api.user()
+    listed = {"is_listed": True, "display_name": f"Leader {tag}"}
+    assert c.put(f"{V1}/me/trader-profile", headers=leader, json=listed).status_code == 200
+    leader_id = c.get(f"{V1}/me/trader-profile", headers=leader).json()["user_id"]
+    follow = _created(c.post(f"{V1}/follows", headers=h, json={"trader_id": leader_id}))
     return Tenant(
         headers=h,
         account=account,
@@ -290,6 +305,7 @@ def tenant(api: Api) -> Tenant:
         backtest=str(backtest.json()["id"]),
         bot=_created(bot),
         ai_strategy=strategy,
+        follow=follow,
     )
 
 

@@ -32,6 +32,8 @@ LISTS = {
     "GET /api/v1/ai-strategies",
     "GET /api/v1/bots",
     "GET /api/v1/bots/{bot_id}/decisions",
+    "GET /api/v1/traders",
+    "GET /api/v1/follows",
     "GET /api/v1/admin/users",
     "GET /api/v1/admin/accounts",
     "GET /api/v1/admin/templates",

@@ -232,7 +232,15 @@ def signed_in(api: Api) -> SignedIn:
     assert backtest.status_code == 202, backtest.text
     strategy = created("/ai-strategies", {"name": "LLM", "prompt": "Trade {symbols}."})
     bot = {"name": "B", "account_id": account, "strategy": "llm", "strategy_id": strategy}
+    _, leader = api.user()
+    listed = {"is_listed": True, "display_name": "Leader"}
+    assert (
+        api.client.put("/api/v1/me/trader-profile", headers=leader, json=listed).status_code == 200
+    )
+    leader_id = api.client.get("/api/v1/me/trader-profile", headers=leader).json()["user_id"]
     return headers, {
+        "trader_id": leader_id,
+        "follow_id": created("/follows", {"trader_id": leader_id}),
         "bot_id": created("/bots", bot | {"target_symbols": ["BTC"]}),
         "strategy_id": strategy,
         "account_id": account,

@@ -23,6 +23,8 @@ SECURITY_DEFINER_CALLABLE: dict[str, frozenset[str]] = {
     "public.calculate_account_metrics": frozenset({"authenticated"}),
     # template ratings (0014): checks auth.uid() and the template's visibility itself
     "public.rate_template": frozenset({"authenticated"}),
+    # a listed trader's follower count (0034): a count only, 0 for a trader not listed
+    "public.trader_follower_count": frozenset({"anon", "authenticated"}),
 }
 
 # Columns that only trusted code (SECURITY DEFINER functions, the service) may write.

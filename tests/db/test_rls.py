@@ -245,6 +245,9 @@ BUILDERS: dict[str, Builder] = {
         user_id=p.id,
         analytics_date="2025-01-01",
     ),
+    "trader_profiles": lambda c, p: _insert(
+        c, "trader_profiles", user_id=p.id, display_name="RLS probe", is_listed=False
+    ),
     "bot_decisions": lambda c, p: _insert(
         c,
         "bot_decisions",

@@ -17,6 +17,7 @@ from cryptotrader.jobs.router import router as jobs
 from cryptotrader.market.router import router as market
 from cryptotrader.portfolios.router import router as portfolios
 from cryptotrader.profiles.router import router as profiles
+from cryptotrader.social.router import router as social
 from cryptotrader.strategies.router import router as strategies
 from cryptotrader.stream.router import router as stream
 from cryptotrader.templates.router import router as templates
@@ -32,6 +33,7 @@ def v1_routers() -> list[APIRouter]:
         auth,
         stream,
         profiles,
+        social,
         templates,
         watchlists,
         portfolios,

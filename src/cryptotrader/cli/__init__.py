@@ -23,6 +23,7 @@ from cryptotrader.cli import (
     jobs,
     market,
     run,
+    social,
     users,
 )
 
@@ -39,6 +40,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(bots.app, name="bots")
+app.add_typer(social.app, name="social")
 
 
 def main() -> None:

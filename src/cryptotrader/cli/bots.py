@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
@@ -22,18 +22,17 @@ from cryptotrader.audit.schemas import SYSTEM, Actor
 from cryptotrader.cli import render_bots as render
 from cryptotrader.cli.common import (
     TimeframeOption,
+    as_owner,
     bad_input_exits_2,
     friendly_errors,
     range_end,
     run_service,
-    user_id_of,
     utc,
-    with_pool,
+    with_owner,
 )
 from cryptotrader.cli.render import console
 from cryptotrader.config import get_settings
-from cryptotrader.db.runtime import migrate_target
-from cryptotrader.db.session import Conn, as_service, as_user, user_claims
+from cryptotrader.db.session import Conn
 
 if TYPE_CHECKING:
     from cryptotrader.bots.schemas import (
@@ -63,8 +62,6 @@ prices_app = typer.Typer(
 )
 app.add_typer(strategies_app, name="strategies")
 app.add_typer(prices_app, name="prices")
-
-T = TypeVar("T")
 
 
 class StatusOption(StrEnum):
@@ -102,34 +99,6 @@ StrategyArg = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print it as one JSON document.")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
-
-
-def as_owner(email: str, work: Callable[[Conn, Actor], Coroutine[Any, Any, T]]) -> T:
-    """``work`` in one unit of work as the user with this email (row level security
-    applies: another user's bot is not found), with the Actor of their claims, so the
-    audit rows it writes are theirs. Migrates first, as every command does."""
-
-    async def in_unit(pool: AsyncConnectionPool[Conn], actor: Actor) -> T:
-        async with as_user(pool, actor.claims) as conn:
-            return await work(conn, actor)
-
-    return with_owner(email, in_unit)
-
-
-def with_owner(
-    email: str, work: Callable[[AsyncConnectionPool[Conn], Actor], Coroutine[Any, Any, T]]
-) -> T:
-    """``work`` with the app's pool and the Actor of the user with this email (for a
-    service that opens its own units of work). Migrates first."""
-    settings = get_settings()
-    migrate_target(settings)
-
-    async def run(pool: AsyncConnectionPool[Conn]) -> T:
-        async with as_service(pool) as conn:
-            user_id = await user_id_of(conn, email)
-        return await work(pool, Actor(claims=user_claims(user_id, email=email)))
-
-    return with_pool(settings, run)
 
 
 def print_json(doc: object) -> None:

@@ -15,13 +15,14 @@ import typer
 from psycopg_pool import AsyncConnectionPool
 from rich.markup import escape
 
+from cryptotrader.audit.schemas import Actor
 from cryptotrader.auth import service as users_service
 from cryptotrader.auth.errors import AuthError
 from cryptotrader.cli.render import error
 from cryptotrader.config import Settings, get_settings
 from cryptotrader.db.errors import DatabaseError
 from cryptotrader.db.runtime import app_pool, migrate_target
-from cryptotrader.db.session import Conn, as_service
+from cryptotrader.db.session import Conn, as_service, as_user, user_claims
 from cryptotrader.db.target import resolve_target
 from cryptotrader.errors import DomainError, NotFound
 
@@ -132,3 +133,31 @@ class TimeframeOption(StrEnum):
     h1 = "1h"
     h4 = "4h"
     d1 = "1d"
+
+
+def as_owner(email: str, work: Callable[[Conn, Actor], Coroutine[Any, Any, T]]) -> T:
+    """``work`` in one unit of work as the user with this email (row level security
+    applies: another user's bot is not found), with the Actor of their claims, so the
+    audit rows it writes are theirs. Migrates first, as every command does."""
+
+    async def in_unit(pool: AsyncConnectionPool[Conn], actor: Actor) -> T:
+        async with as_user(pool, actor.claims) as conn:
+            return await work(conn, actor)
+
+    return with_owner(email, in_unit)
+
+
+def with_owner(
+    email: str, work: Callable[[AsyncConnectionPool[Conn], Actor], Coroutine[Any, Any, T]]
+) -> T:
+    """``work`` with the app's pool and the Actor of the user with this email (for a
+    service that opens its own units of work). Migrates first."""
+    settings = get_settings()
+    migrate_target(settings)
+
+    async def run(pool: AsyncConnectionPool[Conn]) -> T:
+        async with as_service(pool) as conn:
+            user_id = await user_id_of(conn, email)
+        return await work(pool, Actor(claims=user_claims(user_id, email=email)))
+
+    return with_pool(settings, run)

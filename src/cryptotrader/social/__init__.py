@@ -1,0 +1,1 @@
+"""Social trading: public trader profiles (opt-in) and follows."""
