@@ -117,7 +117,9 @@ async def test_three_workers_two_days_each_row_once_and_a_killed_worker_loses_no
     with workers(cli_env, tmp_path, MODULES, count=3) as procs:
         wait_for(lambda: len(live_workers(db)) == 3, tmp_path)
         queued = run_cli(["jobs", "run", "maintenance.retry_stalled"], cli_env, tmp_path)
-        assert queued.returncode == 0, queued.stderr
+        # the workers' own every-minute deferral may have queued it a moment before: the
+        # job is waiting to run either way
+        assert queued.returncode == 0 or "already waiting to run" in queued.stderr, queued.stderr
         wait_for(lambda: _daily_jobs(db)[0]["status"] == "succeeded", tmp_path)
         # day two, from all three deferrers at once
         await _three_deferrers(db, _scheduled(DAY2))

@@ -59,9 +59,10 @@ RETURNING id;
 
 -- set_follow_active --
 UPDATE trader_follows SET is_active = %(active)s, updated_at = now()
- WHERE id = %(id)s AND follower_id = (SELECT auth.uid())
+ WHERE id = %(id)s AND follower_id = (SELECT auth.uid()) AND followed_id IS NOT NULL
 RETURNING id;
 
 -- delete_follow --
-DELETE FROM trader_follows WHERE id = %(id)s AND follower_id = (SELECT auth.uid())
+DELETE FROM trader_follows
+ WHERE id = %(id)s AND follower_id = (SELECT auth.uid()) AND followed_id IS NOT NULL
 RETURNING id;

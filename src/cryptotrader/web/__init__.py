@@ -30,6 +30,7 @@ from cryptotrader.web import (
     portfolios,
     preferences,
     tearsheet,
+    traders,
 )
 from cryptotrader.web.forms import FieldRefusal, is_htmx
 from cryptotrader.web.render import page
@@ -109,6 +110,7 @@ def install(app: FastAPI) -> None:
         portfolios.router,
         tearsheet.router,
         preferences.router,
+        traders.router,
         admin.router,
     ):
         app.include_router(router)
