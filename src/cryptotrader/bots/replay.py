@@ -119,17 +119,35 @@ def _float(x: Decimal | None) -> float | None:
     return None if x is None else float(x)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Recorded:
+    """A reply of the record: its decision, raw text and the model's reasoning."""
+
+    decision: Decision
+    raw_reply: str | None
+    reasoning: str | None
+
+
 async def recorded(
     conn: Conn, user_id: UUID, model: str, snapshot_hash: str, prompt: str
-) -> Decision | None:
+) -> Recorded | None:
+    """The recorded reply of the same model to the same prompt over the same data (the
+    owner's own), if there is one: what the runner and a backtest replay at no cost."""
     params = {"user_id": user_id, "model": model, "snapshot_hash": snapshot_hash, "prompt": prompt}
     row = await fetch_one(conn, Q["recorded_reply"], params)
     if row is None:
         return None
     try:
-        return Decision.model_validate(row["decision"])
+        decision = Decision.model_validate(row["decision"])
     except ValueError:
         return None
+    return Recorded(decision=decision, raw_reply=row["raw_reply"], reasoning=row["reasoning"])
+
+
+async def model_prices(conn: Conn) -> dict[str, tuple[Decimal, Decimal]]:
+    """The price table: per model, USD per million tokens in and out."""
+    rows = await fetch_all(conn, Q["model_prices"])
+    return {r["model"]: (r["input_usd_per_mtok"], r["output_usd_per_mtok"]) for r in rows}
 
 
 @dataclass(kw_only=True)
@@ -147,11 +165,10 @@ class _Run:
 
 async def _start(
     conn: Conn, setup: Setup, bars: Bars, mode: ReplayMode, budget_usd: Decimal | None
-) -> tuple[ReplayReport, dict[str, Any]]:
+) -> tuple[ReplayReport, dict[str, tuple[Decimal, Decimal]]]:
     """The report's header (the model's training cutoff, the flag) and the price table."""
     model = setup.bot["ai_model"]
-    rows = await fetch_all(conn, Q["model_prices"])
-    prices = {r["model"]: (r["input_usd_per_mtok"], r["output_usd_per_mtok"]) for r in rows}
+    prices = await model_prices(conn)
     cutoffs = {r["model"]: r["training_cutoff"] for r in await fetch_all(conn, Q["model_cutoffs"])}
     report = ReplayReport(mode=mode, model=model, symbol=setup.symbol, budget_usd=budget_usd)
     cutoff = report.training_cutoff = training_cutoff(cutoffs, model)
@@ -228,7 +245,7 @@ async def _decide(run: _Run, ctx: Context, i: int) -> Decision | None:
     found = await recorded(run.conn, bot["user_id"], bot["ai_model"], snapshot_hash, prompt.user)
     if found is not None:
         report.recorded += 1
-        return found
+        return found.decision
     params = run.setup.params
     tokens_in = math.ceil((len(prompt.system) + len(prompt.user)) / CHARS_PER_TOKEN)
     estimate = cost_of(run.prices, bot["ai_model"], bot["ai_model"], tokens_in, params.max_tokens)

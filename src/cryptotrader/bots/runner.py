@@ -50,6 +50,7 @@ from uuid import UUID
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from cryptotrader.accounts.errors import AccountNotFound
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.backtest.service import bars_between, load_bars
 from cryptotrader.bots import service
@@ -74,11 +75,12 @@ from cryptotrader.bots.errors import UnknownIndicator, UnknownModel
 from cryptotrader.bots.llm import LLMClient, Prompt
 from cryptotrader.bots.orders import Q8, Intent, optional_price, prepare_order
 from cryptotrader.bots.prompt import Context, history_bars, render
+from cryptotrader.bots.replay import model_prices, recorded
 from cryptotrader.bots.schemas import LLMParameters
 from cryptotrader.bots.service import TF_SECONDS, Q, market_clock
 from cryptotrader.db.calls import execute, fetch_all, fetch_one
 from cryptotrader.db.session import Conn, as_service, user_claims
-from cryptotrader.errors import DomainError, InvalidRequest, TradeRefused
+from cryptotrader.errors import AccountNotActive, DomainError, InvalidRequest, TradeRefused
 from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import Candle
 from cryptotrader.strategies.base import Action, BarContext, Bars, Strategy
@@ -89,7 +91,7 @@ from cryptotrader.trading.schemas import OrderRequest
 log = logging.getLogger(__name__)
 
 # refusals that mean the bot cannot go on as configured (its account), by class name
-OPERATIONAL_CODES = {"AccountNotActive", "AccountNotFound"}
+OPERATIONAL = (AccountNotActive, AccountNotFound)
 MAX_BACKOFF = 300.0  # seconds: a transient failure is retried after 5, 10, 20, ... up to this
 
 
@@ -158,7 +160,7 @@ class BotRunner:
         bot_ids = list({c.bot_id for c in claims})
         async with as_service(self.pool) as conn:
             bots = await self._load_bots(conn, bot_ids)
-            prices = await self._model_prices(conn) if any(c.kind == "llm" for c in claims) else {}
+            prices = await model_prices(conn) if any(c.kind == "llm" for c in claims) else {}
             quotes = await self._quotes(conn, bots.values())
             series = await self._series(conn, claims, bots)
         problems: dict[UUID, BotProblem] = {}
@@ -227,10 +229,6 @@ class BotRunner:
             bot.spent_total, bot.spent_today = r["lifetime"], r["today"]
             bot.told_budget_today = bool(r["told_today"])
         return bots
-
-    async def _model_prices(self, conn: Conn) -> dict[str, tuple[Decimal, Decimal]]:
-        rows = await fetch_all(conn, Q["model_prices"])
-        return {r["model"]: (r["input_usd_per_mtok"], r["output_usd_per_mtok"]) for r in rows}
 
     async def _quotes(self, conn: Conn, bots: Iterable[BotState]) -> dict[str, Quote]:
         symbols = sorted({s for b in bots for s in b.row["target_symbols"]})
@@ -466,23 +464,15 @@ class BotRunner:
 
     async def _recorded(self, claim: Claim, model: str) -> Decision | None:
         """The recorded decision of the same model, prompt and data, if there is one."""
-        params = {
-            "user_id": claim.user_id,
-            "model": model,
-            "snapshot_hash": claim.snapshot_hash,
-            "prompt": claim.prompt,
-        }
+        if claim.snapshot_hash is None or claim.prompt is None:
+            return None  # not rendered: nothing to look up
         async with as_service(self.pool) as conn:
-            row = await fetch_one(conn, Q["recorded_reply"], params)
-        if row is None:
+            found = await recorded(conn, claim.user_id, model, claim.snapshot_hash, claim.prompt)
+        if found is None:
             return None
-        try:
-            decision = Decision.model_validate(row["decision"])
-        except ValueError:
-            return None
-        claim.raw_reply, claim.reasoning = row["raw_reply"], row["reasoning"]
+        claim.raw_reply, claim.reasoning = found.raw_reply, found.reasoning
         claim.replayed = True
-        return decision
+        return found.decision
 
     async def _ask(
         self,
@@ -563,9 +553,8 @@ class BotRunner:
             claim.order_error = f"database unavailable: {exc}"
             return
         except DomainError as exc:
-            name = type(exc).__name__
             claim.finish("failed", order_error=f"{exc.code}: {exc.detail}")
-            if name in OPERATIONAL_CODES:
+            if isinstance(exc, OPERATIONAL):
                 problems[claim.bot_id] = BotProblem("error", exc.code, f"its account: {exc.detail}")
             elif not isinstance(exc, TradeRefused | InvalidRequest):
                 log.warning("bot %s: order refused: %s", claim.bot_id, exc)

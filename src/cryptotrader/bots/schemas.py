@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cryptotrader.accounts.schemas import EXAMPLE_ACCOUNT_ID
 from cryptotrader.backtest.sweep import ParamValue
 from cryptotrader.bots import examples
+from cryptotrader.market.schemas import Timeframe
 from cryptotrader.numbers import Money, Percent, Price, Quantity, Ratio
 
 EXAMPLE_BOT_ID = examples.EXAMPLE_BOT_ID
 EXAMPLE_AI_STRATEGY_ID = examples.EXAMPLE_AI_STRATEGY_ID
 BotStatus = Literal["active", "paused", "stopped", "error"]
 RiskLevel = Literal["low", "medium", "high"]
-Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"]
 LLM = "llm"  # the `strategy` of a bot that runs an AI strategy (strategy_id)
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Symbol = Annotated[str, Field(min_length=1, max_length=15, pattern=r"^[A-Za-z0-9]+$")]

@@ -71,10 +71,11 @@ from cryptotrader.strategies.registry import validate_parameters
 Q = load_queries("cryptotrader.bots")
 TF_SECONDS = json.dumps(TIMEFRAME_SECONDS)
 RULE_MODEL = "rule"  # ai_model of a rule bot: it asks no model
-# the steps the owner may take: (from, to)
+# the steps the owner may take, by the bot's status (only the runner sets error)
 TRANSITIONS: dict[str, set[str]] = {
-    "active": {"paused", "error"},
-    "paused": {"active"},
+    "active": {"paused", "stopped"},
+    "paused": {"active", "stopped"},
+    "error": {"active", "stopped"},
     "stopped": set(),
 }
 
@@ -286,19 +287,15 @@ async def update_bot(conn: Conn, actor: Actor, bot_id: UUID, changes: BotUpdate)
 async def market_clock(conn: Conn) -> datetime:
     """The market's time as the runner reads it: the feed's (a replay's own time) while
     it refreshes, else now."""
-    row = require(await fetch_one(conn, Q["market_clock"]), BotNotFound())
-    clock: datetime = row["clock"]
-    return clock
+    row = await fetch_one(conn, Q["market_clock"])  # one row, always
+    return row["clock"] if row is not None else datetime.now(UTC)
 
 
 async def _set_status(conn: Conn, actor: Actor, bot_id: UUID, status: BotStatus) -> Bot:
     current = _bot(require(await fetch_one(conn, Q["lock_bot"], {"id": bot_id}), BotNotFound()))
     if current.status == status:
         return current  # already there: nothing changes, nothing is audited
-    allowed = status == "stopped" and current.status != "stopped"
-    allowed = allowed or status in TRANSITIONS.get(current.status, set())
-    allowed = allowed or (status == "active" and current.status == "error")
-    if not allowed:
+    if status not in TRANSITIONS[current.status]:
         raise InvalidBotTransition(f"a {current.status} bot cannot be made {status}")
     if status == "active":
         if current.account_id is None:

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from cryptotrader.cli import render_bots as render
-from cryptotrader.cli.bots import BotArg, JsonOpt, UserOpt, app, print_json
-from cryptotrader.cli.common import as_owner, bad_input_exits_2, friendly_errors
+from cryptotrader.cli.bots import BotArg, JsonOpt, UserOpt, app
+from cryptotrader.cli.common import as_owner, bad_input_exits_2, friendly_errors, print_json
 from cryptotrader.cli.render import console
 
 if TYPE_CHECKING:

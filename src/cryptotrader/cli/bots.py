@@ -8,7 +8,6 @@ would, as theirs. Setting a model's price acts as the system (the service role).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +24,7 @@ from cryptotrader.cli.common import (
     as_owner,
     bad_input_exits_2,
     friendly_errors,
+    print_json,
     range_end,
     run_service,
     utc,
@@ -99,13 +99,6 @@ StrategyArg = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print it as one JSON document.")]
 YesOpt = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
-
-
-def print_json(doc: object) -> None:
-    """One JSON document on stdout, nothing else (models as the API returns them)."""
-    from pydantic_core import to_jsonable_python
-
-    print(json.dumps(to_jsonable_python(doc)))
 
 
 # ------------------------------------------------------------------ bots

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -161,3 +162,10 @@ def with_owner(
         return await work(pool, Actor(claims=user_claims(user_id, email=email)))
 
     return with_pool(settings, run)
+
+
+def print_json(doc: object) -> None:
+    """One JSON document on stdout, nothing else (models as the API returns them)."""
+    from pydantic_core import to_jsonable_python
+
+    print(json.dumps(to_jsonable_python(doc)))

@@ -6,14 +6,13 @@ as theirs."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import typer
 from rich.table import Table
 
-from cryptotrader.cli.common import as_owner, bad_input_exits_2, friendly_errors
+from cryptotrader.cli.common import as_owner, bad_input_exits_2, friendly_errors, print_json
 from cryptotrader.cli.render import console
 
 if TYPE_CHECKING:
@@ -28,12 +27,6 @@ app = typer.Typer(
 )
 UserOpt = Annotated[str, typer.Option("--user", help="The user's email: the command acts as them.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print it as one JSON document.")]
-
-
-def _json(doc: object) -> None:
-    from pydantic import TypeAdapter
-
-    print(json.dumps(TypeAdapter(object).dump_python(doc, mode="json"), indent=1))
 
 
 @app.command("profile")
@@ -70,7 +63,7 @@ def profile(
 
     found = as_owner(user, work)
     if json_:
-        _json(found)
+        print_json(found)
         return
     state = f"listed since {found.listed_at:%Y-%m-%d %H:%M} UTC" if found.listed_at else "private"
     console.print(
@@ -93,7 +86,7 @@ def traders(user: UserOpt, json_: JsonOpt = False) -> None:
 
     found = as_owner(user, work)
     if json_:
-        _json(found)
+        print_json(found)
         return
     table = Table("id", "name", "category", "shows", "listed since", "followers")
     for t in found:
@@ -138,7 +131,7 @@ def follows(user: UserOpt, json_: JsonOpt = False) -> None:
 
     found = as_owner(user, work)
     if json_:
-        _json(found)
+        print_json(found)
         return
     table = Table("follow", "trader", "category", "status", "since")
     for f in found:

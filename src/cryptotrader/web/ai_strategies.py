@@ -15,10 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cryptotrader.bots import service as bots
-from cryptotrader.bots.schemas import AIStrategy, PromptPreview, Timeframe
+from cryptotrader.bots.schemas import AIStrategy, PromptPreview
 from cryptotrader.db.session import Conn
 from cryptotrader.errors import DomainError
 from cryptotrader.market import service as market
+from cryptotrader.market.schemas import Timeframe
 from cryptotrader.web.bot_forms import (
     ai_strategy_create,
     ai_strategy_update,

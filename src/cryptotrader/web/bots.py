@@ -18,10 +18,11 @@ from cryptotrader.accounts import service as accounts
 from cryptotrader.api.pagination import decode_cursor, encode_cursor
 from cryptotrader.audit.schemas import Actor
 from cryptotrader.bots import service as bots
-from cryptotrader.bots.schemas import Bot, Timeframe
+from cryptotrader.bots.schemas import Bot
 from cryptotrader.db.session import Conn
 from cryptotrader.errors import DomainError, InvalidRequest
 from cryptotrader.market import service as market
+from cryptotrader.market.schemas import Timeframe
 from cryptotrader.strategies import service as strategies
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderFilter
