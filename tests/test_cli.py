@@ -38,6 +38,14 @@ def test_migrate_status_seed_and_users(
             " GROUP BY a.action ORDER BY a.action"
         ).fetchall()
     assert row == {"n": 4}  # the default account and three from templates, once
+    with db.owner() as conn:  # a listed demo trader with a live bot, copied by the demo user
+        copying = conn.execute(
+            "SELECT t.display_name, f.allocation_percentage AS pct, b.status FROM trader_follows f"
+            " JOIN trader_profiles t ON t.user_id = f.followed_id AND t.is_listed"
+            " JOIN ai_trading_bots b ON b.user_id = f.followed_id"
+            " WHERE f.copy_trading_enabled"
+        ).fetchall()
+    assert copying == [{"display_name": "Ben (DCA)", "pct": 20, "status": "active"}]
     assert trades is not None and trades["orders"] == 11 and trades["fills"] >= 9
     # the seed goes through the services, which audit it (once: the rerun replays)
     assert audited == [
@@ -45,6 +53,8 @@ def test_migrate_status_seed_and_users(
         {"action": "ai_strategy.create", "n": 1},
         {"action": "bot.create", "n": 3},
         {"action": "bot.start", "n": 2},
+        {"action": "follow.copy", "n": 1},
+        {"action": "follow.create", "n": 1},
         {"action": "order.place", "n": 11},
         {"action": "user.create", "n": 1},
         {"action": "watchlist.create", "n": 1},

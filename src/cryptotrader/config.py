@@ -78,6 +78,18 @@ class Settings(BaseSettings):
         le=64,
         description="Parts of the daily analytics run, run at once (default: the cores, up to 8).",
     )
+    leaderboard_min_days: int = Field(
+        default=7,
+        ge=0,
+        le=3650,
+        description="Days of public track a listed trader needs to appear on the leaderboard.",
+    )
+    leaderboard_min_trades: int = Field(
+        default=5,
+        ge=0,
+        le=100_000,
+        description="Round trips closed in the track a trader needs to appear on the leaderboard.",
+    )
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
     cors_origins: list[str] = Field(
@@ -119,6 +131,21 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds after a bar's close within which a bot may still decide on it "
         "(at most one bar); a bar missed for longer is not traded late.",
+    )
+    copy_poll: float = Field(
+        default=0.2, gt=0, le=60, description="Seconds between the copy worker's idle rounds."
+    )
+    copy_lease: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a copy worker holds a trader's event; after it another worker "
+        "takes the event over (its placed copies replay, never trade twice).",
+    )
+    copy_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Batches of copies (50 orders each) a copy worker places at once.",
     )
     coingecko_api_kind: Literal["demo", "pro"] = "demo"
     coingecko_base_url: str | None = None

@@ -191,16 +191,21 @@ class AppendOnly(Forbidden):
     title = "History cannot be changed"
 
 
-def from_db_error(exc: psycopg.Error) -> DomainError | None:
-    """The typed error for a rejection raised by our SQL (SQLSTATE CTnnn), else None."""
-    sqlstate = exc.sqlstate or ""
-    if not sqlstate.startswith("CT"):
-        return None
+def rejection(sqlstate: str, code: str | None, message: str | None) -> DomainError:
+    """The typed error of one of our SQL's rejections (SQLSTATE CTnnn, its code in HINT)."""
     fallback: dict[str, type[DomainError]] = {
         "CT401": NotAuthenticated,
         "CT403": Forbidden,
         "CT404": NotFound,
         "CT422": InvalidRequest,
     }
-    cls = DomainError.for_code(exc.diag.message_hint or "") or fallback.get(sqlstate, TradeRefused)
-    return cls(exc.diag.message_primary or cls.title)
+    cls = DomainError.for_code(code or "") or fallback.get(sqlstate, TradeRefused)
+    return cls(message or cls.title)
+
+
+def from_db_error(exc: psycopg.Error) -> DomainError | None:
+    """The typed error for a rejection raised by our SQL (SQLSTATE CTnnn), else None."""
+    sqlstate = exc.sqlstate or ""
+    if not sqlstate.startswith("CT"):
+        return None
+    return rejection(sqlstate, exc.diag.message_hint, exc.diag.message_primary)

@@ -1,8 +1,8 @@
 """Demo data for `cryptotrader db seed`: a demo user with accounts, a watchlist and trades,
-and real candles (BTC and ETH, 1h) for backtests. Idempotent: running it again changes
-nothing. Everything the demo user owns is written as that user, through the same
-functions and policies a real user goes through; the candles go through the same import
-as `cryptotrader market import`."""
+copying a listed demo trader (seed_social.py), and real candles (BTC and ETH, 1h) for
+backtests. Idempotent: running it again changes nothing. Everything the demo user owns is
+written as that user, through the same functions and policies a real user goes through;
+the candles go through the same import as `cryptotrader market import`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from cryptotrader.db.calls import execute, fetch_all, fetch_one
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, as_service, as_user, user_claims
 from cryptotrader.market.candle_import import ImportReport, import_candles_csv
+from cryptotrader.seed_social import seed_demo_social
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderRequest
 from cryptotrader.watchlists import service as watchlists
@@ -136,6 +137,7 @@ async def seed_demo(pool: AsyncConnectionPool[Conn]) -> SeedReport:
         await _demo_bots(conn, demo)
     for number, order in enumerate(orders):  # keyed: a rerun after a crash replays, never doubles
         await trading.place_order(pool, demo, order, idempotency_key=f"demo-seed-{number}")
+    await seed_demo_social(pool, demo)
     placed = len(orders)
     return SeedReport(
         user_id=user_id, created_user=created, accounts_created=made, orders_placed=placed

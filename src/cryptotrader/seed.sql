@@ -28,3 +28,6 @@ SELECT price_usd FROM market_data_cache WHERE symbol = %(symbol)s
 
 -- bot_count --
 SELECT count(*) AS n FROM ai_trading_bots
+
+-- default_account --
+SELECT id FROM paper_trading_accounts WHERE is_default AND user_id = (SELECT auth.uid())

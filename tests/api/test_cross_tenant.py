@@ -170,9 +170,16 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("POST", "/follows/{follow_id}/pause"): Walk(),
     ("POST", "/follows/{follow_id}/resume"): Walk(),
     ("DELETE", "/follows/{follow_id}"): Walk(),
+    ("PUT", "/follows/{follow_id}/copy"): Walk(
+        lambda t: {"enabled": True, "account_id": t.default_account, "allocation_pct": "10"}
+    ),
+    ("GET", "/follows/{follow_id}/copies"): Walk(),
+    ("GET", "/follows/{follow_id}/gap"): Walk(),
     # a listed trader's profile is public by design; an unlisted one is not found for
     # anyone but its owner (tests/social/test_social.py and the RLS test in SQL there)
     ("GET", "/traders/{trader_id}"): Skip("a listed trader's public profile"),
+    # likewise their published figures and curve (tests/social/test_leaderboard.py, in SQL too)
+    ("GET", "/traders/{trader_id}/performance"): Skip("a listed trader's public performance"),
     # every user's rows by design, for admins; anyone else gets not_found (tests/admin)
     ("POST", "/admin/users/{user_id}/ban"): Skip(ADMIN_ONLY),
     ("POST", "/admin/users/{user_id}/unban"): Skip(ADMIN_ONLY),

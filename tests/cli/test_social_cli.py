@@ -1,11 +1,13 @@
 """``cryptotrader social``: a profile listed, followed, paused, resumed and unfollowed as
-the users the commands name, each change audited as theirs."""
+the users the commands name, each change audited as theirs; the leaderboard ranked by the
+Deflated Sharpe Ratio with the trial count beside it."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from tests.social import tracks
 from tests.support import TestDatabase, create_user, run_cli
 
 ANN, BOB = "ann@example.test", "bob@example.test"
@@ -58,3 +60,31 @@ def test_list_a_profile_follow_it_pause_resume_unfollow(
         (BOB, "follow.resume"),
         (BOB, "follow.delete"),
     ]
+
+
+def test_the_leaderboard_ranks_by_the_deflated_sharpe_with_the_trials(
+    db: TestDatabase, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    lucky = tracks.make_trader(db, "Lucky", tracks.LUCKY, trip_days=tracks.LUCKY_TRIPS)
+    steady = tracks.make_trader(db, "Steady", tracks.STEADY, trip_days=tracks.STEADY_TRIPS)
+    with db.owner() as conn:
+        tracks.add_trials(conn, lucky.user_id, sweep=tracks.LUCKY_TRIALS)
+        tracks.add_trials(conn, steady.user_id, singles=tracks.STEADY_TRIALS)
+    tracks.run_daily_job(db, [lucky, steady])
+
+    def ok(*args: str) -> str:
+        out = run_cli(["social", "leaderboard", *args], cli_env, tmp_path)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    table = ok("--period", "all")  # the settings' minimum: 7 days, 5 round trips
+    rows = [line for line in table.splitlines() if "Lucky" in line or "Steady" in line]
+    assert [("Steady" in r, "Lucky" in r) for r in rows] == [(True, False), (False, True)]
+    assert "(2)" in rows[0] and "(200)" in rows[1]  # the trials beside the DSR
+    by_return = json.loads(ok("--period", "all", "--sort", "return", "--json"))
+    assert [e["display_name"] for e in by_return] == ["Lucky", "Steady"]
+    assert [e["trials"] for e in by_return] == [200, 2]
+    assert json.loads(ok("--period", "all", "--min-days", "20", "--json"))[0]["rank"] == 1
+    assert "no listed trader has the track yet" in ok("--period", "all", "--min-trades", "11")
+    refused = run_cli(["social", "leaderboard", "--period", "1y"], cli_env, tmp_path)
+    assert refused.returncode == 2 and "1y" in refused.stderr

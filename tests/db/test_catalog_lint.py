@@ -25,6 +25,12 @@ SECURITY_DEFINER_CALLABLE: dict[str, frozenset[str]] = {
     "public.rate_template": frozenset({"authenticated"}),
     # a listed trader's follower count (0034): a count only, 0 for a trader not listed
     "public.trader_follower_count": frozenset({"anon", "authenticated"}),
+    # the leaderboard's tracks (0036): listed traders only, daily returns and counts, no money
+    "public.leaderboard_tracks": frozenset({"authenticated"}),
+    # copy trading (0035): a listed trader's copiers' aggregate PnL (a published figure),
+    # and opening a trader's positions for the caller's own follow (it returns a count)
+    "public.copiers_pnl": frozenset({"anon", "authenticated"}),
+    "public.copy_open_positions": frozenset({"authenticated"}),
 }
 
 # Columns that only trusted code (SECURITY DEFINER functions, the service) may write.

@@ -2,17 +2,22 @@
 through the form seen by another user, a bad form refused at its field with nothing
 written, follow / pause / resume / unfollow through the buttons, no following yourself,
 an unlisted trader's page not found like a missing one; and in Chromium a listed trader
-followed with the button."""
+followed with the button. The leaderboard ranked by the Deflated Sharpe Ratio with the
+trials beside it, per period and sort; a trader's page with their public curve; and in
+Chromium the leaderboard's period and sort switched, a trader opened from it."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, expect
 
+from tests.social import tracks
 from tests.support import TestDatabase
 from tests.web.conftest import Site, Visitor, new_visitor
 from tests.web.test_browser import shoot
@@ -261,3 +266,97 @@ def test_in_chromium_a_listed_trader_is_followed_with_the_button(
     follow = bob.locator("#follows tbody tr").filter(has_text="Alice the swing trader")
     expect(follow.locator("[data-follow-status]")).to_have_text("active")
     shoot(bob, "traders.png")
+
+
+# ------------------------------------------------------------------ the leaderboard
+
+
+def leaders(db: TestDatabase) -> tuple[tracks.Trader, tracks.Trader]:
+    """Lucky (16 days, 200 trials) and Steady (45 days, 2 trials), their tracks made by the
+    daily analytics step (tests/social/tracks.py)."""
+    lucky = tracks.make_trader(db, "Lucky", tracks.LUCKY, trip_days=tracks.LUCKY_TRIPS)
+    steady = tracks.make_trader(db, "Steady", tracks.STEADY, trip_days=tracks.STEADY_TRIPS)
+    with db.owner() as conn:
+        tracks.add_trials(conn, lucky.user_id, sweep=tracks.LUCKY_TRIALS)
+        tracks.add_trials(conn, steady.user_id, singles=tracks.STEADY_TRIALS)
+    tracks.run_daily_job(db, [lucky, steady])
+    return lucky, steady
+
+
+def leaderboard_rows(page: str) -> list[tuple[str, str]]:
+    """(trader id, rank) of each row, in order."""
+    return re.findall(r'<tr data-trader-id="([0-9a-f-]+)" data-rank="(\d+)">', page)
+
+
+def test_the_leaderboard_ranks_by_the_deflated_sharpe_with_the_trials(
+    client: TestClient, db: TestDatabase
+) -> None:
+    lucky, steady = leaders(db)
+    sign_up(client)
+    empty = client.get("/traders/leaderboard")  # 30 days: Lucky has 16, Steady 30
+    assert empty.status_code == 200
+    assert 'href="/traders/leaderboard" aria-current="page"' in empty.text
+    assert 'href="/traders" aria-current="page"' not in empty.text
+    assert [r[0] for r in leaderboard_rows(empty.text)] == [str(steady.user_id), str(lucky.user_id)]
+    board = client.get("/traders/leaderboard", params={"period": "all"}).text
+    assert leaderboard_rows(board) == [(str(steady.user_id), "1"), (str(lucky.user_id), "2")]
+    assert 'value="all" checked' in board and 'id="lb-days"' in board and 'value="7"' in board
+    assert "(2 trials)" in board and "(200 trials)" in board
+    by_return = client.get("/traders/leaderboard", params={"period": "all", "sort": "return"})
+    assert [r[0] for r in leaderboard_rows(by_return.text)] == [
+        str(lucky.user_id),
+        str(steady.user_id),
+    ]
+    week = client.get("/traders/leaderboard", params={"period": "7d", "min_trades": "9"}).text
+    assert 'id="no-leaders"' in week and leaderboard_rows(week) == []
+    assert client.get("/traders/leaderboard", params={"period": "1y"}).status_code == 422
+
+
+def test_a_traders_page_draws_their_public_curve(client: TestClient, db: TestDatabase) -> None:
+    _, steady = leaders(db)
+    sign_up(client)
+    page = client.get(f"/traders/{steady.user_id}")
+    assert page.status_code == 200
+    assert 'id="trader-performance"' in page.text and 'data-chart="equity"' in page.text
+    found = re.search(
+        r'<script type="application/json" id="trader-equity">(.*?)</script>', page.text
+    )
+    assert found
+    chart = json.loads(found.group(1))
+    assert len(chart["points"]) == len(steady.closes) == len(chart["drawdown"])
+    assert float(chart["points"][0][1]) == 1.0
+    assert float(chart["points"][-1][1]) == pytest.approx(float(steady.closes[-1] / 100), rel=1e-6)
+    assert "(2 trials)" in page.text and 'aria-pressed="true" data-period-choice="all"' in page.text
+    week = client.get(f"/traders/{steady.user_id}", params={"period": "7d"}).text
+    found = re.search(r'<script type="application/json" id="trader-equity">(.*?)</script>', week)
+    assert found and len(json.loads(found.group(1))["points"]) == 8
+
+
+def test_in_chromium_the_leaderboard_switches_period_and_opens_a_trader(
+    browser: Browser, site: Site, visitors: list[Visitor]
+) -> None:
+    lucky, steady = leaders(site.db)
+    page = new_visitor(browser, site, visitors).page()
+    sign_up_in_browser(page, f"viewer-{uuid.uuid4().hex[:8]}@example.test")
+    page.get_by_role("link", name="Leaderboard", exact=True).click()
+    expect(page.get_by_role("heading", name="Leaderboard", exact=True)).to_be_visible()
+    rows = page.locator("#leaderboard tbody tr")
+    expect(rows).to_have_count(2)
+    filters = page.locator("#leaderboard-filters")
+    filters.get_by_label("all").check()
+    filters.get_by_role("button", name="Show").click()
+    expect(page.locator("#leaderboard")).to_have_attribute("data-period", "all")
+    expect(rows.first).to_have_attribute("data-trader-id", str(steady.user_id))
+    expect(rows.first.locator("[data-trials]")).to_have_text("(2 trials)")
+    expect(rows.nth(1).locator("[data-trials]")).to_have_text("(200 trials)")
+    filters.get_by_label("Rank by").select_option("return")
+    filters.get_by_role("button", name="Show").click()
+    expect(rows.first).to_have_attribute("data-trader-id", str(lucky.user_id))
+    shoot(page, "leaderboard.png")
+    rows.first.get_by_role("link", name="Lucky").click()
+    expect(page.get_by_role("heading", name="Public performance")).to_be_visible()
+    chart = page.locator("#trader-equity-chart")
+    expect(chart).to_have_attribute("data-rendered", re.compile(".*"))
+    expect(chart.locator("canvas").first).to_be_visible()
+    expect(page.locator("#trader-figures [data-trials]")).to_have_text("(200 trials)")
+    shoot(page, "trader-performance.png")

@@ -6,6 +6,8 @@ as theirs."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
@@ -14,11 +16,12 @@ from rich.table import Table
 
 from cryptotrader.cli.common import as_owner, bad_input_exits_2, friendly_errors, print_json
 from cryptotrader.cli.render import console
+from cryptotrader.cli.social_copies import register as register_copies
 
 if TYPE_CHECKING:
     from cryptotrader.audit.schemas import Actor
     from cryptotrader.db.session import Conn
-    from cryptotrader.social.schemas import Follow, PublicTrader, TraderProfile
+    from cryptotrader.social.schemas import Follow, LeaderboardEntry, PublicTrader, TraderProfile
 
 app = typer.Typer(
     help="Social trading: your trader profile (list it to be followed), the listed traders,"
@@ -27,6 +30,7 @@ app = typer.Typer(
 )
 UserOpt = Annotated[str, typer.Option("--user", help="The user's email: the command acts as them.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print it as one JSON document.")]
+register_copies(app)  # social copy, copies, gap, what-if (cli/social_copies.py)
 
 
 @app.command("profile")
@@ -180,3 +184,94 @@ def pause(follow_id: FollowArg, user: UserOpt) -> None:
 def resume(follow_id: FollowArg, user: UserOpt) -> None:
     """Resume a paused follow."""
     _step(follow_id, user, "resume")
+
+
+class PeriodOption(StrEnum):
+    """The leaderboard's periods (social.schemas.LEADERBOARD_PERIODS) as a choice."""
+
+    d7 = "7d"
+    d30 = "30d"
+    d90 = "90d"
+    all = "all"
+
+
+class SortOption(StrEnum):
+    """What the leaderboard ranks by (social.schemas.LEADERBOARD_SORTS)."""
+
+    dsr = "dsr"
+    ret = "return"
+    sharpe = "sharpe"
+    drawdown = "drawdown"
+
+
+def _pct(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def _num(value: Decimal | None, places: int = 2) -> str:
+    return "—" if value is None else f"{value:.{places}f}"
+
+
+def leaderboard_table(entries: list[LeaderboardEntry]) -> Table:
+    """The ranking as Rich draws it: the DSR with the trial count beside it."""
+    table = Table("#", "trader", "days", "return", "max dd", "sharpe", "DSR (trials)", "win rate")
+    for column in ("trades", "followers", "copiers' PnL"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            str(e.rank),
+            e.display_name,
+            str(e.days_active),
+            _pct(e.total_return),
+            _pct(e.max_drawdown),
+            _num(e.sharpe_ratio),
+            f"{_num(e.deflated_sharpe, 3)} ({e.trials})",
+            _pct(e.win_rate),
+            str(e.trades),
+            str(e.followers),
+            _num(e.copiers_pnl),
+        )
+    return table
+
+
+@app.command("leaderboard")
+@friendly_errors
+@bad_input_exits_2
+def leaderboard(
+    period: Annotated[PeriodOption, typer.Option(help="The track: last 7, 30, 90 days or all.")] = (
+        PeriodOption.d30
+    ),
+    min_days: Annotated[
+        int | None, typer.Option(min=0, help="Daily returns needed (default: the setting).")
+    ] = None,
+    min_trades: Annotated[
+        int | None, typer.Option(min=0, help="Closed round trips needed (default: the setting).")
+    ] = None,
+    sort: Annotated[SortOption, typer.Option(help="What ranks: dsr, return, sharpe, drawdown.")] = (
+        SortOption.dsr
+    ),
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Places shown.")] = 100,
+    json_: JsonOpt = False,
+) -> None:
+    """The listed traders ranked by the Deflated Sharpe Ratio (published figures only)."""
+    from cryptotrader.cli.common import run_service
+    from cryptotrader.config import get_settings
+    from cryptotrader.social import leaderboard as leaderboards
+
+    settings = get_settings()
+
+    async def work(conn: Conn) -> list[LeaderboardEntry]:
+        return await leaderboards.leaderboard(
+            conn,
+            period=period.value,
+            min_days=settings.leaderboard_min_days if min_days is None else min_days,
+            min_trades=settings.leaderboard_min_trades if min_trades is None else min_trades,
+            sort=sort.value,
+            limit=limit,
+        )
+
+    found = run_service(work)
+    if json_:
+        print_json(found)
+        return
+    console.print(leaderboard_table(found) if found else "no listed trader has the track yet")

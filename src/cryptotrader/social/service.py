@@ -19,6 +19,8 @@ from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
+from cryptotrader.social.copy_reports import copy_gap as copy_gap
+from cryptotrader.social.copy_reports import what_if as what_if
 from cryptotrader.social.errors import (
     AlreadyFollowing,
     FollowNotFound,
@@ -27,6 +29,9 @@ from cryptotrader.social.errors import (
     TraderNotFound,
 )
 from cryptotrader.social.schemas import (
+    CopySettings,
+    CopyStatus,
+    CopyTrade,
     Follow,
     PublicTrader,
     TraderProfile,
@@ -121,6 +126,41 @@ async def set_active(conn: Conn, actor: Actor, follow_id: UUID, *, active: bool)
         conn, actor, "follow.resume" if active else "follow.pause", "follow", follow_id
     )
     return await get_follow(conn, follow_id)
+
+
+async def set_copy(conn: Conn, actor: Actor, follow_id: UUID, settings: CopySettings) -> Follow:
+    """Start, change or stop copying a followed trader (``settings.enabled``). Starting
+    takes what is allocated now (the stop-loss's base) and, with ``open_positions``, opens
+    the trader's current positions at today's price (the copy worker places them).
+
+    Raises FollowNotFound, AccountNotFound, AccountNotActive, AllocationOver100 (an
+    account's copies allocate at most 100%), InvalidCopySettings, TraderNotFound (opening
+    positions of a trader who is no longer listed). Audited ``follow.copy``.
+    """
+    params = settings.model_dump(exclude={"open_positions"}) | {"id": follow_id}
+    row = require(await fetch_one(conn, Q["set_copy"], params), FollowNotFound())
+    opened = 0
+    if settings.enabled and settings.open_positions and not row["was"]:
+        opened = int(
+            require(await fetch_one(conn, Q["copy_open_positions"], params), FollowNotFound())["n"]
+        )
+    details = settings.model_dump(mode="json") | {"positions_opened": opened}
+    await audit.record(conn, actor, "follow.copy", "follow", follow_id, details)
+    return await get_follow(conn, follow_id)
+
+
+async def list_copies(
+    conn: Conn,
+    *,
+    follow_id: UUID | None = None,
+    status: CopyStatus | None = None,
+    after: tuple[datetime, UUID] | None = None,
+    limit: int = 100,
+) -> list[CopyTrade]:
+    """The caller's copy log, newest first: every copy of a followed trader's fill, placed,
+    reduced or skipped, with the reason."""
+    params = _keyset(after, limit) | {"follow_id": follow_id, "status": status}
+    return [CopyTrade.model_validate(r) for r in await fetch_all(conn, Q["list_copies"], params)]
 
 
 async def unfollow(conn: Conn, actor: Actor, follow_id: UUID) -> None:

@@ -13,21 +13,14 @@ SELECT * FROM paper_trades
  ORDER BY created_at DESC, id DESC
  LIMIT %(limit)s;
 
--- place_order --
--- The one order path (migrations 0024, 0033): as the caller given by %(claims)s, claim the
--- Idempotency-Key if any (a repeat replays the stored trade), place the order through
--- execute_paper_trade(), set its risk score and write its audit row; one statement, on an
--- autocommit connection.
-SELECT (g.trade).*, g.replayed FROM gateway.place_order_v3(
-  p_claims => %(claims)s, p_ip => %(ip)s::inet, p_user_agent => %(user_agent)s,
-  p_idempotency_key => %(idempotency_key)s, p_request_hash => %(request_hash)s,
-  p_account_id => %(account_id)s, p_symbol => %(symbol)s, p_side => %(side)s,
-  p_amount => %(amount)s, p_order_type => %(order_type)s, p_limit_price => %(limit_price)s,
-  p_stop_price => %(stop_price)s, p_time_in_force => %(time_in_force)s,
-  p_expires_at => %(expires_at)s, p_stop_loss => %(stop_loss)s,
-  p_take_profit => %(take_profit)s, p_bot_id => %(bot_id)s, p_reasoning => %(reasoning)s,
-  p_confidence_level => %(confidence_level)s, p_trade_category => %(trade_category)s,
-  p_tags => %(tags)s, p_notes => %(notes)s, p_risk_score => %(risk_score)s) AS g;
+-- place_orders --
+-- The one order path (migration 0035): for each order of %(orders)s (a JSON array), as its
+-- caller, claim its Idempotency-Key if any (a repeat replays the stored trade), place it
+-- through execute_paper_trade(), set its risk score and write its audit row; a refusal
+-- comes back as the order's error. One statement, on an autocommit connection.
+SELECT g.idx, (g.trade).*, g.replayed, g.error_state, g.error_code, g.error_message
+  FROM gateway.place_orders_v1(%(orders)s::jsonb) AS g
+ ORDER BY g.idx;
 
 -- preview_order --
 -- What placing the order would do now (migration 0026): the estimated fill, reserve and

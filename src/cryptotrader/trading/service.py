@@ -8,10 +8,11 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
@@ -22,7 +23,7 @@ from cryptotrader.audit.schemas import Actor
 from cryptotrader.db.calls import domain_errors, execute, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, single_statement
-from cryptotrader.errors import OrderNotFound
+from cryptotrader.errors import DomainError, OrderNotFound, rejection
 from cryptotrader.trading.schemas import (
     ALL_ORDERS,
     OrderFilter,
@@ -66,6 +67,57 @@ def request_hash(order: OrderRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True, kw_only=True)
+class OrderItem:
+    """One order of a batch: who places it, what, and its Idempotency-Key if any."""
+
+    actor: Actor
+    order: OrderRequest
+    idempotency_key: str | None = None
+
+    def wire(self) -> dict[str, object]:
+        return self.order.model_dump(mode="json") | {
+            "claims": self.actor.claims_json,
+            "ip": self.actor.ip,
+            "user_agent": self.actor.user_agent,
+            "idempotency_key": self.idempotency_key,
+            "request_hash": request_hash(self.order) if self.idempotency_key else None,
+        }
+
+
+BATCH = 50  # orders per statement: under the 64 subtransactions a transaction caches
+
+
+async def place_orders(
+    pool: AsyncConnectionPool[Conn], items: Sequence[OrderItem]
+) -> list[PlacedOrder | DomainError]:
+    """Place each order as its actor and record its ``order.place`` audit row: the one
+    order path of the API, the CLI and the workers, for one order or many (the copy
+    worker's fan-out). Returns, in the order given, each order's placement or the typed
+    rejection of the engine (see :func:`place_order`); a refused order wrote nothing, not
+    even its key. Up to :data:`BATCH` orders go in one statement on an autocommit connection
+    of its own (the database switches to each order's caller for that order only), so the
+    orders of one batch commit together; anything but a rejection (the database going
+    away) raises and leaves none of that batch placed.
+    """
+    results: list[PlacedOrder | DomainError] = []
+    for start in range(0, len(items), BATCH):
+        part = [item.wire() for item in items[start : start + BATCH]]
+        async with single_statement(pool) as conn:
+            rows = await fetch_all(conn, Q["place_orders"], {"orders": json.dumps(part)})
+        results.extend(_placed(row) for row in rows)
+    return results
+
+
+def _placed(row: dict[str, Any]) -> PlacedOrder | DomainError:
+    row.pop("idx")
+    state, code, message = row.pop("error_state"), row.pop("error_code"), row.pop("error_message")
+    replayed = bool(row.pop("replayed"))
+    if state is not None:
+        return rejection(state, code, message)
+    return PlacedOrder(trade=Trade.model_validate(row), replayed=replayed)
+
+
 async def place_order(
     pool: AsyncConnectionPool[Conn],
     actor: Actor,
@@ -73,31 +125,21 @@ async def place_order(
     *,
     idempotency_key: str | None = None,
 ) -> PlacedOrder:
-    """Place an order as ``actor`` and record its ``order.place`` audit row: the one order
-    path of the API, the CLI and the workers.
-
-    One statement on an autocommit connection of its own (the database switches to the
-    actor's role and claims for that statement only), so it is a unit of work by itself and
-    takes the pool, not a caller's transaction. With ``idempotency_key``, the first use
-    places the order and stores it; a repeat of the same order within 24 hours replays it
-    (``replayed``), never a second trade; a concurrent repeat waits for the first.
+    """Place an order as ``actor`` and record its ``order.place`` audit row (one order
+    through :func:`place_orders`). With ``idempotency_key``, the first use places the order
+    and stores it; a repeat of the same order within 24 hours replays it (``replayed``),
+    never a second trade; a concurrent repeat waits for the first.
 
     Raises the trading engine's typed rejections (AccountNotFound, AccountNotActive,
     UnknownSymbol, StalePrice, InvalidAmount, InvalidPrice, InvalidOrder, InsufficientFunds,
     InsufficientPosition, MaxPositionSize, MaxDailyLoss, OrderWouldTrigger, BotNotFound) and
     IdempotencyKeyReused; nothing is written then, not even the key.
     """
-    params = order.model_dump() | {
-        "claims": actor.claims_json,
-        "ip": actor.ip,
-        "user_agent": actor.user_agent,
-        "idempotency_key": idempotency_key,
-        "request_hash": request_hash(order) if idempotency_key is not None else None,
-    }
-    async with single_statement(pool) as conn:
-        row = require(await fetch_one(conn, Q["place_order"], params), OrderNotFound())
-    replayed = bool(row.pop("replayed"))
-    return PlacedOrder(trade=Trade.model_validate(row), replayed=replayed)
+    item = OrderItem(actor=actor, order=order, idempotency_key=idempotency_key)
+    [placed] = await place_orders(pool, [item])
+    if isinstance(placed, DomainError):
+        raise placed
+    return placed
 
 
 async def preview_order(conn: Conn, order: OrderRequest) -> OrderPreview:

@@ -24,6 +24,7 @@ from cryptotrader.web import (
     auth,
     backtests,
     bots,
+    copies,
     markets,
     orders,
     overview,
@@ -111,6 +112,7 @@ def install(app: FastAPI) -> None:
         tearsheet.router,
         preferences.router,
         traders.router,
+        copies.router,
         admin.router,
     ):
         app.include_router(router)

@@ -1,6 +1,7 @@
 """Traders: the listed traders (each with a Follow button, "Following" once followed, none
 on yourself), your follows (pause, resume, unfollow) and the form of your own trader
-profile; and one listed trader's public profile with its Follow / Unfollow button (an
+profile; the leaderboard (ranked by the Deflated Sharpe Ratio, per period); and one listed
+trader's public profile with its performance chart and its Follow / Unfollow button (an
 unlisted or missing trader is the service's not-found). Every change is the social
 service's, as the signed-in user (audited)."""
 
@@ -9,16 +10,27 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from cryptotrader.audit.schemas import Actor
+from cryptotrader.config import Settings
 from cryptotrader.db.session import Conn
 from cryptotrader.errors import DomainError
+from cryptotrader.social import leaderboard as leaderboards
 from cryptotrader.social import service as social
 from cryptotrader.social.errors import NoTraderProfile
-from cryptotrader.social.schemas import Follow, TraderProfile, TraderProfileUpdate
+from cryptotrader.social.schemas import (
+    LEADERBOARD_PERIODS,
+    LEADERBOARD_SORTS,
+    Follow,
+    LeaderboardPeriod,
+    LeaderboardSort,
+    TraderPerformance,
+    TraderProfile,
+    TraderProfileUpdate,
+)
 from cryptotrader.web.bot_forms import form_of
 from cryptotrader.web.forms import FieldRefusal, go, invalid_form
 from cryptotrader.web.render import page
@@ -95,16 +107,68 @@ async def save_profile(request: Request, viewer: SignedInForm) -> Response:
     return go(request, "/traders")
 
 
+def performance_chart(performance: TraderPerformance) -> dict[str, Any]:
+    """The public curve as charts.js's ``equity`` kind: the cumulative return index by day
+    and its drawdown."""
+    points = [(p.at.isoformat().replace("+00:00", "Z"), p) for p in performance.points]
+    return {
+        "points": [[t, str(p.index)] for t, p in points],
+        "drawdown": [[t, str(p.drawdown)] for t, p in points],
+    }
+
+
+# Before /traders/{trader_id}, which would take "leaderboard" for an id.
+@router.get("/traders/leaderboard", response_class=HTMLResponse)
+async def leaderboard_page(
+    request: Request,
+    viewer: SignedInPage,
+    period: Annotated[LeaderboardPeriod, Query()] = "30d",
+    sort: Annotated[LeaderboardSort, Query()] = "dsr",
+    min_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
+    min_trades: Annotated[int | None, Query(ge=0, le=100_000)] = None,
+) -> HTMLResponse:
+    """The listed traders ranked by the Deflated Sharpe Ratio (the trial count beside it),
+    over the period chosen; the minimum track record from the settings unless given."""
+    settings: Settings = request.app.state.settings
+    days = settings.leaderboard_min_days if min_days is None else min_days
+    trades = settings.leaderboard_min_trades if min_trades is None else min_trades
+    async with viewer.caller.unit() as conn:
+        entries = await leaderboards.leaderboard(
+            conn, period=period, min_days=days, min_trades=trades, sort=sort, limit=LISTED
+        )
+    context = {
+        "entries": entries,
+        "period": period,
+        "sort": sort,
+        "min_days": days,
+        "min_trades": trades,
+        "periods": LEADERBOARD_PERIODS,
+        "sorts": LEADERBOARD_SORTS,
+        "me": viewer.caller.user_id,
+    }
+    return page(request, "leaderboard.html", context, viewer=viewer)
+
+
 @router.get("/traders/{trader_id}", response_class=HTMLResponse)
-async def trader_page(request: Request, viewer: SignedInPage, trader_id: UUID) -> HTMLResponse:
-    """A listed trader (an unlisted or missing one is not found, the same page)."""
+async def trader_page(
+    request: Request,
+    viewer: SignedInPage,
+    trader_id: UUID,
+    period: Annotated[LeaderboardPeriod, Query()] = "all",
+) -> HTMLResponse:
+    """A listed trader with their public performance over the period (an unlisted or
+    missing one is not found, the same page)."""
     async with viewer.caller.unit() as conn:
         trader = await social.get_trader(conn, trader_id)
+        performance = await leaderboards.trader_performance(conn, trader.id, period)
         follows = await social.list_follows(conn, limit=FOLLOWS)
     context = {
         "trader": trader,
         "follow": _by_trader(follows).get(trader.id),
         "me": viewer.caller.user_id,
+        "performance": performance,
+        "performance_chart": performance_chart(performance),
+        "periods": LEADERBOARD_PERIODS,
     }
     return page(request, "trader.html", context, viewer=viewer)
 
