@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -170,7 +170,7 @@ def replay(
             fraction=event["fraction"],
         )
         held = account.held.get(symbol, Decimal(0))
-        copier = _with(
+        copier = replace(
             template,
             cash=account.cash,
             equity=account.equity(),
@@ -198,9 +198,3 @@ def replay(
         outcomes=outcomes,
         skipped_by_reason=reasons,
     )
-
-
-def _with(template: Copier, **changes: Any) -> Copier:
-    from dataclasses import replace
-
-    return replace(template, **changes)

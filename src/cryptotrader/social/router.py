@@ -281,7 +281,6 @@ async def list_copies(
     limit: Limit = 100,
 ) -> Page[CopyTrade]:
     async with caller.unit() as conn:
-        await service.get_follow(conn, follow_id)
         items = await service.list_copies(
             conn, follow_id=follow_id, status=status_, after=decode_cursor(cursor), limit=limit
         )

@@ -158,7 +158,10 @@ async def list_copies(
     limit: int = 100,
 ) -> list[CopyTrade]:
     """The caller's copy log, newest first: every copy of a followed trader's fill, placed,
-    reduced or skipped, with the reason."""
+    reduced or skipped, with the reason. Raises FollowNotFound for a ``follow_id`` that is
+    not one of the caller's follows (so another user's gives no empty page)."""
+    if follow_id is not None:
+        await get_follow(conn, follow_id)
     params = _keyset(after, limit) | {"follow_id": follow_id, "status": status}
     return [CopyTrade.model_validate(r) for r in await fetch_all(conn, Q["list_copies"], params)]
 
