@@ -5,7 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 # uv (from PyPI) installs the packages: several times faster than pip (docs/decisions.md)
 UV := $(VENV)/uv/bin/uv
-UV_PIP := $(UV) pip install --quiet --python $(BIN)/python
+# --compile-bytecode: machine images often set PYTHONDONTWRITEBYTECODE, and then every
+# process (each CLI call, test worker and server) compiled pandas, numpy and the rest
+# afresh: about 2 s a process here (docs/benchmarks.md, the suite's time)
+UV_PIP := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python
+# and our own modules (the editable install is not compiled by uv) are cached on import
+unexport PYTHONDONTWRITEBYTECODE
 STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 

@@ -25,12 +25,23 @@ from typing import Any
 
 _context: Any = None
 
+# what the commands import when they run (kept out of ``cryptotrader.cli``'s import so that
+# a user's ``--help`` is quick): preloaded too, or every child imports pandas and talib
+_LAZY = [
+    "cryptotrader.admin.service",
+    "cryptotrader.analytics.service",
+    "cryptotrader.backtest.service",
+    "cryptotrader.bots.service",
+    "cryptotrader.market.candles",
+    "cryptotrader.social.service",
+]
+
 
 def _forkserver() -> Any:
     global _context
     if _context is None:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["tests.cli_fork", "cryptotrader.cli"])
+        ctx.set_forkserver_preload(["tests.cli_fork", "cryptotrader.cli", *_LAZY])
         _context = ctx
     return _context
 

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
         description="Seconds after a bar's close within which a bot may still decide on it "
         "(at most one bar); a bar missed for longer is not traded late.",
     )
+    alert_poll: float = Field(
+        default=0.2, gt=0, le=60, description="Seconds between the alert worker's idle rounds."
+    )
+    alert_stale: float = Field(
+        default=120.0,
+        gt=0,
+        description="Seconds after which a price is stale: a stale price never fires an alert.",
+    )
     copy_poll: float = Field(
         default=0.2, gt=0, le=60, description="Seconds between the copy worker's idle rounds."
     )

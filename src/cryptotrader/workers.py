@@ -3,7 +3,8 @@ They coordinate only through PostgreSQL, so any number of processes may run them
 ``market`` (the price feed, one leader), ``backtests`` (pending backtest sessions,
 each run once by whichever worker claims it), ``bots`` (the bot runner: each active bot
 decides once per closed bar, whichever worker claims it), ``copies`` (copy trading: each
-trader's fills fanned out to their copiers, in order, once) and ``jobs`` (procrastinate's
+trader's fills fanned out to their copiers, in order, once), ``alerts`` (each price
+refresh's alerts evaluated once, in order) and ``jobs`` (procrastinate's
 worker: the domains' tasks and periodic jobs, each job run once, each period deferred
 once)."""
 
@@ -24,7 +25,7 @@ from cryptotrader.market.feed import MarketFeed
 from cryptotrader.market.providers import build_provider, refresh_interval
 
 log = logging.getLogger(__name__)
-WORKERS = ("market", "backtests", "bots", "copies", "jobs")
+WORKERS = ("market", "backtests", "bots", "copies", "alerts", "jobs")
 
 
 async def build_market_feed(settings: Settings, target: DatabaseTarget) -> MarketFeed:
@@ -106,6 +107,26 @@ async def run_copies(settings: Settings, target: DatabaseTarget, stop: asyncio.E
             delay = min(delay * 2, 30.0)
 
 
+async def run_alerts(settings: Settings, target: DatabaseTarget, stop: asyncio.Event) -> None:
+    """The alert evaluator on a pool of its own, until ``stop`` (waiting for the database)."""
+    from cryptotrader.alerts.worker import AlertWorker
+
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            async with app_pool(target, settings) as pool:
+                worker = AlertWorker(
+                    pool, poll=settings.alert_poll, stale_after=settings.alert_stale
+                )
+                await worker.run(stop)
+            return
+        except (psycopg.OperationalError, DatabaseError) as exc:
+            log.warning("alerts: cannot start yet (%s); retrying in %.0f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def run_workers(
     settings: Settings, target: DatabaseTarget, stop: asyncio.Event, only: set[str] | None = None
 ) -> None:
@@ -130,6 +151,8 @@ async def run_workers(
         tasks.append(asyncio.create_task(run_bots(settings, target, stop), name="bots"))
     if "copies" in chosen:
         tasks.append(asyncio.create_task(run_copies(settings, target, stop), name="copies"))
+    if "alerts" in chosen:
+        tasks.append(asyncio.create_task(run_alerts(settings, target, stop), name="alerts"))
     if "market" in chosen:
         feed = await start_market_feed(settings, target, stop)
         if feed is not None:

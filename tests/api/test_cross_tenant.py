@@ -48,6 +48,7 @@ class Tenant:
     bot: str  # paused, an llm bot running `ai_strategy`
     ai_strategy: str
     follow: str  # of a listed trader of its own
+    notification: str  # unread, on the default account
 
     def ids(self, parameter: str) -> list[str]:
         return {
@@ -60,6 +61,7 @@ class Tenant:
             "bot_id": [self.bot],
             "strategy_id": [self.ai_strategy],
             "follow_id": [self.follow],
+            "notification_id": [self.notification],
         }[parameter]
 
 
@@ -74,6 +76,7 @@ OWNED = {
     "bot_id": "bot_not_found",
     "strategy_id": "ai_strategy_not_found",
     "follow_id": "follow_not_found",
+    "notification_id": "notification_not_found",
 }
 # A path parameter that names no row: a fixed value (BTC is in every tenant's watchlist).
 CONSTANT = {"symbol": "BTC"}
@@ -117,6 +120,9 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("GET", "/accounts/{account_id}/equity"): Walk(),
     ("GET", "/accounts/{account_id}/performance"): Walk(),
     ("GET", "/orders/{order_id}"): Walk(),
+    ("POST", "/notifications/{notification_id}/read"): Walk(),
+    ("POST", "/notifications/{notification_id}/unread"): Walk(),
+    ("DELETE", "/notifications/{notification_id}"): Walk(),
     ("POST", "/orders/{order_id}/cancel"): Walk(),
     ("GET", "/market/prices/{symbol}"): Skip("a public price keyed by ticker"),
     # the caller's own setting keyed by its name; a setting whose value names another
@@ -239,8 +245,9 @@ def _created(r: Any) -> str:
 
 
 def tenant(api: Api) -> Tenant:
-    """A signed-up user with one of each resource, created through the API."""
-    _, h = api.user()
+    """A signed-up user with one of each resource, created through the API (a notification,
+    which has no create route, as the owner)."""
+    user_id, h = api.user()
     tag = uuid.uuid4().hex[:8]
     c = api.client
     default_account = next(a["id"] for a in c.get(f"{V1}/accounts", headers=h).json()["items"])
@@ -299,6 +306,14 @@ def tenant(api: Api) -> Tenant:
     assert c.put(f"{V1}/me/trader-profile", headers=leader, json=listed).status_code == 200
     leader_id = c.get(f"{V1}/me/trader-profile", headers=leader).json()["user_id"]
     follow = _created(c.post(f"{V1}/follows", headers=h, json={"trader_id": leader_id}))
+    with api.db.owner() as conn:
+        notification = conn.execute(
+            "INSERT INTO account_notifications"
+            " (account_id, user_id, notification_type, title, message)"
+            " VALUES (%s, %s, 'test', 'Hello', 'A test notification') RETURNING id",
+            [default_account, user_id],
+        ).fetchone()
+    assert notification is not None
     return Tenant(
         headers=h,
         account=account,
@@ -313,6 +328,7 @@ def tenant(api: Api) -> Tenant:
         bot=_created(bot),
         ai_strategy=strategy,
         follow=follow,
+        notification=str(notification["id"]),
     )
 
 

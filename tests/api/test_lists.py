@@ -25,6 +25,7 @@ LISTS = {
     "GET /api/v1/me/settings",
     "GET /api/v1/account-templates",
     "GET /api/v1/watchlists",
+    "GET /api/v1/notifications",
     "GET /api/v1/portfolios",
     "GET /api/v1/strategies",
     "GET /api/v1/backtests",

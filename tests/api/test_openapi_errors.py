@@ -254,6 +254,7 @@ def signed_in(api: Api) -> SignedIn:
         "strategy_name": "sma_crossover",
         "user_id": str(uuid.uuid4()),  # the admin routes' (a non-admin gets not_found)
         "job_id": "1",  # the admin jobs routes' (likewise)
+        "notification_id": str(uuid.uuid4()),  # none exists: notification_not_found
     }
 
 

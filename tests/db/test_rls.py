@@ -273,6 +273,15 @@ BUILDERS: dict[str, Builder] = {
         status="skipped",
         reason="below_minimum",
     ),
+    "alert_firings": lambda c, p: _insert(
+        c,
+        "alert_firings",
+        user_id=p.id,
+        alert_id=p.ref("risk_alerts"),
+        fire_key="once",
+        symbol="BTC",
+        value=1,
+    ),
 }
 USER_TABLES = list(BUILDERS)
 
@@ -294,6 +303,7 @@ VARY: dict[str, Callable[[Party], dict[str, Any]]] = {
     "portfolio_analytics": lambda p: {"analytics_date": "2000-01-01"},
     "template_ratings": lambda p: {"template_id": p.ref("account_templates")},
     "bot_decisions": lambda p: {"scope": "ETH"},
+    "alert_firings": lambda p: {"fire_key": "tick:1"},
 }
 
 # References from one user-owned row to another: column -> referenced table. All are tied to
@@ -323,11 +333,13 @@ REFERENCES: dict[str, dict[str, str]] = {
     "bot_decisions": {"bot_id": "ai_trading_bots"},
     "trader_follows": {"copy_account_id": ACCOUNT},
     "copy_trades": {"account_id": ACCOUNT, "follow_id": "trader_follows"},
+    "alert_firings": {"alert_id": "risk_alerts"},
 }
 SINGLE_COLUMN_REFS = {
     ("paper_trading_accounts", "template_id"),
     ("template_ratings", "template_id"),
     ("copy_trades", "follow_id"),  # the copy log is the copy worker's to write
+    ("alert_firings", "alert_id"),  # the history is the alert worker's to write
 }
 
 # Public reference data: the row the tests use and how a valid copy of it differs.

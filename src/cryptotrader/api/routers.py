@@ -15,6 +15,7 @@ from cryptotrader.backtest.router import router as backtests
 from cryptotrader.bots.router import router as bots
 from cryptotrader.jobs.router import router as jobs
 from cryptotrader.market.router import router as market
+from cryptotrader.notifications.router import router as notifications
 from cryptotrader.portfolios.router import router as portfolios
 from cryptotrader.profiles.router import router as profiles
 from cryptotrader.social.router import router as social
@@ -43,4 +44,5 @@ def v1_routers() -> list[APIRouter]:
         performance,
         admin,
         jobs,
+        notifications,
     ]

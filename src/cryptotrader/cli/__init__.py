@@ -22,6 +22,7 @@ from cryptotrader.cli import (
     db,
     jobs,
     market,
+    notifications,
     run,
     social,
     users,
@@ -41,6 +42,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(analytics.app, name="analytics")
 app.add_typer(bots.app, name="bots")
 app.add_typer(social.app, name="social")
+app.add_typer(notifications.app, name="notifications")
 
 
 def main() -> None:

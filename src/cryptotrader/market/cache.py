@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cryptotrader.alerts import service as alerts
 from cryptotrader.db.calls import execute, fetch_all
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
@@ -116,7 +117,11 @@ async def store_quotes(
         payload = {q.symbol: [str(q.price_usd), str(q.price_aud)] for q in chunk}
         notice = {"channel": PRICE_CHANNEL, "prices": _json(payload)}
         await execute(conn, Q["notify_prices"], notice)
-    return {q.symbol: q.price_usd for q in quotes if old.get(q.symbol) != q.price_usd}
+    changed = {q.symbol: q for q in quotes if old.get(q.symbol) != q.price_usd}
+    await alerts.record_tick(
+        conn, {s: (old.get(s), q.price_usd, q.last_updated) for s, q in changed.items()}
+    )
+    return {s: q.price_usd for s, q in changed.items()}
 
 
 def _json(value: object) -> str:

@@ -1,0 +1,1 @@
+"""Alerts: price alerts evaluated set-based on every price refresh (docs/alerts.md)."""

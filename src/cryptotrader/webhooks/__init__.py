@@ -1,0 +1,1 @@
+"""Signed webhook delivery per the Standard Webhooks specification (pure-Python core)."""
