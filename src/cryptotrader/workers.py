@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.config import Settings
 from cryptotrader.db.errors import DatabaseError
 from cryptotrader.db.runtime import app_pool
-from cryptotrader.db.session import as_service
+from cryptotrader.db.session import Conn, as_service
 from cryptotrader.db.target import DatabaseTarget
 from cryptotrader.market.feed import MarketFeed
 from cryptotrader.market.providers import build_provider, refresh_interval
@@ -55,76 +57,76 @@ async def start_market_feed(
     return None
 
 
+async def on_own_pool(
+    name: str,
+    settings: Settings,
+    target: DatabaseTarget,
+    stop: asyncio.Event,
+    work: Callable[[AsyncConnectionPool[Conn]], Awaitable[None]],
+) -> None:
+    """``work`` on a pool of its own until ``stop``, waiting (with backoff) for the database
+    to answer first."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            async with app_pool(target, settings) as pool:
+                await work(pool)
+            return
+        except (psycopg.OperationalError, DatabaseError) as exc:
+            log.warning("%s: cannot start yet (%s); retrying in %.0f s", name, exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 30.0)
+
+
 async def run_bots(settings: Settings, target: DatabaseTarget, stop: asyncio.Event) -> None:
-    """The bot runner on a pool of its own, until ``stop`` (waiting for the database)."""
+    """The bot runner (with its LLM client), until ``stop``."""
     from cryptotrader.bots.llm import from_settings
     from cryptotrader.bots.runner import BotRunner
 
-    delay = 1.0
-    while not stop.is_set():
+    async def work(pool: AsyncConnectionPool[Conn]) -> None:
+        llm = from_settings(settings)
+        runner = BotRunner(
+            pool=pool,
+            llm=llm,
+            lease=max(180.0, 3 * settings.llm_timeout),
+            lateness=settings.bot_lateness,
+            poll=settings.bot_poll,
+        )
         try:
-            async with app_pool(target, settings) as pool:
-                llm = from_settings(settings)
-                runner = BotRunner(
-                    pool=pool,
-                    llm=llm,
-                    lease=max(180.0, 3 * settings.llm_timeout),
-                    lateness=settings.bot_lateness,
-                    poll=settings.bot_poll,
-                )
-                try:
-                    await runner.run(stop)
-                finally:
-                    await llm.aclose()
-            return
-        except (psycopg.OperationalError, DatabaseError) as exc:
-            log.warning("bots: cannot start yet (%s); retrying in %.0f s", exc, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            delay = min(delay * 2, 30.0)
+            await runner.run(stop)
+        finally:
+            await llm.aclose()
+
+    await on_own_pool("bots", settings, target, stop, work)
 
 
 async def run_copies(settings: Settings, target: DatabaseTarget, stop: asyncio.Event) -> None:
-    """The copy worker on a pool of its own, until ``stop`` (waiting for the database)."""
+    """The copy worker, until ``stop``."""
     from cryptotrader.social.copying import CopyWorker
 
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            async with app_pool(target, settings) as pool:
-                worker = CopyWorker(
-                    pool,
-                    poll=settings.copy_poll,
-                    lease=settings.copy_lease,
-                    concurrency=settings.copy_concurrency,
-                )
-                await worker.run(stop)
-            return
-        except (psycopg.OperationalError, DatabaseError) as exc:
-            log.warning("copies: cannot start yet (%s); retrying in %.0f s", exc, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            delay = min(delay * 2, 30.0)
+    async def work(pool: AsyncConnectionPool[Conn]) -> None:
+        worker = CopyWorker(
+            pool,
+            poll=settings.copy_poll,
+            lease=settings.copy_lease,
+            concurrency=settings.copy_concurrency,
+        )
+        await worker.run(stop)
+
+    await on_own_pool("copies", settings, target, stop, work)
 
 
 async def run_alerts(settings: Settings, target: DatabaseTarget, stop: asyncio.Event) -> None:
-    """The alert evaluator on a pool of its own, until ``stop`` (waiting for the database)."""
+    """The alert evaluator, until ``stop``."""
     from cryptotrader.alerts.worker import AlertWorker
 
-    delay = 1.0
-    while not stop.is_set():
-        try:
-            async with app_pool(target, settings) as pool:
-                worker = AlertWorker(
-                    pool, poll=settings.alert_poll, stale_after=settings.alert_stale
-                )
-                await worker.run(stop)
-            return
-        except (psycopg.OperationalError, DatabaseError) as exc:
-            log.warning("alerts: cannot start yet (%s); retrying in %.0f s", exc, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            delay = min(delay * 2, 30.0)
+    async def work(pool: AsyncConnectionPool[Conn]) -> None:
+        await AlertWorker(pool, poll=settings.alert_poll, stale_after=settings.alert_stale).run(
+            stop
+        )
+
+    await on_own_pool("alerts", settings, target, stop, work)
 
 
 async def run_workers(
