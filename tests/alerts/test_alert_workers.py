@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from cryptotrader.alerts import service
 from cryptotrader.alerts.schemas import PriceAlertCreate
 from cryptotrader.db.session import Conn, as_service, as_user, user_claims
-from tests.support import TestDatabase, create_user, default_account
+from tests.support import TestDatabase, create_user, default_account, wait_for
 
 pytestmark = pytest.mark.anyio
 USERS = 20
@@ -51,12 +50,6 @@ def start_workers(env: dict[str, str], cwd: Path) -> list[subprocess.Popen[bytes
     ]
 
 
-def wait_until_evaluated(db: TestDatabase) -> None:
-    deadline = time.monotonic() + 60
-    while counts(db)["open"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
 async def test_three_workers_fire_each_alert_once(
     db: TestDatabase, pool: AsyncConnectionPool[Conn], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -82,7 +75,7 @@ async def test_three_workers_fire_each_alert_once(
                 at = datetime.now(UTC) + timedelta(seconds=i)
                 await service.record_tick(conn, {"BTC": (previous, price, None)}, as_of=at)
             previous = price
-        wait_until_evaluated(db)
+        wait_for(lambda: counts(db)["open"] == 0, 60)
     finally:
         for worker in workers:
             worker.terminate()

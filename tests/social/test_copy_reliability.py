@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cryptotrader.db.session import Conn
 from tests.social.test_copying import copy, list_as_leader, member, trade
-from tests.support import TestDatabase
+from tests.support import TestDatabase, wait_for
 from tests.trading.helpers import set_price
 
 D = Decimal
@@ -52,15 +51,6 @@ def counts(db: TestDatabase) -> dict[str, int]:
         ).fetchone()
     assert row is not None
     return {k: int(v) for k, v in row.items()}
-
-
-def wait_for(check: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def test_a_killed_worker_loses_and_doubles_no_copy(

@@ -16,9 +16,9 @@ VALUES (%(symbols)s, %(prev)s::numeric[], %(prices)s::numeric[], %(quoted_at)s::
 -- A price alert of the caller's (RLS: the row is the caller's own).
 INSERT INTO risk_alerts (user_id, account_id, alert_type, symbol, trigger_condition,
                          trigger_value, frequency, bar_seconds, cooldown_seconds,
-                         window_seconds, expires_at, alert_config)
+                         window_seconds, expires_at)
 VALUES (%(user_id)s, %(account_id)s, 'price', %(symbol)s, %(condition)s, %(value)s,
         %(frequency)s, %(bar_seconds)s, %(cooldown_seconds)s, %(window_seconds)s,
-        %(expires_at)s, %(config)s)
+        %(expires_at)s)
 RETURNING id, symbol, trigger_condition, trigger_value, frequency, status, expires_at,
           created_at;

@@ -5,7 +5,6 @@ an alert once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -36,7 +35,6 @@ async def create_price_alert(conn: Conn, user_id: UUID, alert: PriceAlertCreate)
             "cooldown_seconds": alert.cooldown_seconds,
             "window_seconds": alert.window_seconds,
             "expires_at": alert.expires_at,
-            "config": json.dumps({}),
         },
     )
     assert row is not None

@@ -26,7 +26,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx2
@@ -35,6 +34,7 @@ from pydantic import SecretStr, ValidationError
 from cryptotrader.bots.decision import DECISION_SCHEMA, Decision, Failure, LLMReply
 from cryptotrader.bots.errors import UnknownModel
 from cryptotrader.config import Settings
+from cryptotrader.retry_after import retry_after as http_retry_after
 
 Mode = Literal["json_schema", "json_object", "prompt"]
 WEAKER: dict[Mode, Mode | None] = {
@@ -122,15 +122,9 @@ def route(model: str) -> tuple[str, str]:
 def retry_after(headers: Mapping[str, str], message: str = "") -> float | None:
     """Seconds to wait from ``Retry-After`` (seconds or an HTTP date), else OpenAI's
     ``x-ratelimit-reset-*`` durations (``120ms``, ``1m30s``), else "try again in 125ms"."""
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-            except (TypeError, ValueError):
-                pass
+    said_header = http_retry_after(headers.get("retry-after"), datetime.now(UTC))
+    if said_header is not None:
+        return said_header
     resets = [
         _duration(headers[h])
         for h in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")

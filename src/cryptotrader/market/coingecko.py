@@ -21,12 +21,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Literal, Self
 from urllib.parse import quote
@@ -43,6 +41,7 @@ from cryptotrader.market.schemas import (
     Timeframe,
     TrackedCoin,
 )
+from cryptotrader.retry_after import retry_after as http_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,6 @@ be one of 1, 7, 14, 30, 90, 180, 365. So only 30m (the last day) and 4h (up to t
 """
 
 _Params = list[tuple[str, str | int | float | bool | None]]
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _MAX_DETAIL = 160
 
 
@@ -372,16 +370,9 @@ def retry_after_seconds(
     not epoch seconds); failing that, :data:`DEFAULT_RETRY_AFTER`. A date in the past
     gives 0.
     """
-    if retry_after is not None:
-        value = retry_after.strip()
-        if _NUMBER.fullmatch(value):
-            return float(value)
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            pass
-        else:
-            return _seconds_until(when, now)
+    said = http_retry_after(retry_after, _as_utc(now))
+    if said is not None:
+        return said
     if ratelimit_reset is not None:
         try:
             when = datetime.strptime(ratelimit_reset.strip(), "%Y-%m-%d %H:%M:%S %z")

@@ -37,8 +37,7 @@ UPDATE account_notifications SET is_read = true
  WHERE user_id = (SELECT auth.uid())
    AND NOT coalesce(is_read, false)
    AND (expires_at IS NULL OR expires_at > now())
-   AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s::uuid)
-RETURNING id;
+   AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s::uuid);
 
 -- delete_notification --
 DELETE FROM account_notifications WHERE id = %(id)s RETURNING id;

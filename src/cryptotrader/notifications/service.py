@@ -11,7 +11,7 @@ from uuid import UUID
 
 from cryptotrader.audit import service as audit
 from cryptotrader.audit.schemas import Actor
-from cryptotrader.db.calls import fetch_all, fetch_one, require
+from cryptotrader.db.calls import execute, fetch_all, fetch_one, require
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn
 from cryptotrader.notifications.errors import NotificationNotFound
@@ -62,10 +62,10 @@ async def set_read(conn: Conn, actor: Actor, notification_id: UUID, is_read: boo
 async def read_all(conn: Conn, actor: Actor, account_id: UUID | None = None) -> int:
     """Mark every unread notification read (of one account if given); how many changed.
     Audited ``notification.read_all``."""
-    rows = await fetch_all(conn, Q["read_all"], {"account_id": account_id})
-    details = {"account_id": str(account_id) if account_id else None, "changed": len(rows)}
+    changed = await execute(conn, Q["read_all"], {"account_id": account_id})
+    details = {"account_id": str(account_id) if account_id else None, "changed": changed}
     await audit.record(conn, actor, "notification.read_all", "notification", None, details)
-    return len(rows)
+    return changed
 
 
 async def delete_notification(conn: Conn, actor: Actor, notification_id: UUID) -> None:

@@ -15,12 +15,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx2
 
+from cryptotrader.retry_after import retry_after
 from cryptotrader.webhooks import signing
 from cryptotrader.webhooks.errors import UnsafeWebhookUrl
 from cryptotrader.webhooks.guard import check_url
@@ -68,20 +68,9 @@ def payload(event_type: str, data: Mapping[str, Any], timestamp: int) -> bytes:
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Retry-After in seconds (delta-seconds or HTTP-date), clamped to [0, MAX_DELAY]."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), MAX_DELAY)
+    at = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    seconds = retry_after(value, at)
+    return None if seconds is None else min(seconds, MAX_DELAY)
 
 
 def next_delay(attempt_number: int, retry_after: float | None, rng: random.Random) -> float:
