@@ -67,7 +67,7 @@ run: $(STAMP) ## Start PostgreSQL, migrate, seed demo data, serve the API with t
 
 .PHONY: screenshots
 screenshots: $(DEV_STAMP) chromium ## Regenerate the README's dashboard screenshots (docs/screenshots)
-	CRYPTOTRADER_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/web/test_browser.py tests/web/test_tearsheet.py tests/web/test_bots_pages.py -n 0 -q
+	CRYPTOTRADER_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/web/test_browser.py tests/web/test_alert_browser.py tests/web/test_tearsheet.py tests/web/test_bots_pages.py -n 0 -q
 
 .PHONY: lint
 lint: $(DEV_STAMP) ## ruff check, ruff format --check, mypy --strict src

@@ -37,6 +37,7 @@ def _is_statement(text: str) -> bool:
 DOMAINS = (
     "accounts",
     "admin",
+    "alerts",
     "auth",
     "backtest",
     "jobs",
@@ -48,6 +49,7 @@ DOMAINS = (
     "templates",
     "trading",
     "watchlists",
+    "webhooks",
 )
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 60
@@ -216,6 +218,8 @@ PINNED = {
     "0035": "169923873082ab68d7ef7198b0dc6f0935c4da6c6e8adbbfefe6929d83c5e0a0",
     "0036": "f57607c10592390e079eef1dba4a3580f17b04a902f6b332f5fe6d5db3b722c2",
     "0037": "c2fbc00f3182168adb80dfcaf078c8ac536b3048891ba0ae549f6e1f6bff0570",
+    "0038": "1c4d2519aa203b33ff8a90242819f353a76e529b447e1e4fe693d9ab01dd6183",
+    "0039": "fdd6f6af9855b6d9a60da6048564432e43190edca1bb2d5d40188642e1b2a9d5",
 }
 
 

@@ -155,6 +155,14 @@ class Settings(BaseSettings):
         le=64,
         description="Batches of copies (50 orders each) a copy worker places at once.",
     )
+    # webhooks' SSRF guard (webhooks/guard.py): which refused ranges deliveries may reach
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let webhooks reach private addresses (10/8, 192.168/16, ...) and loopback.",
+    )
+    webhook_allow_loopback: bool = Field(
+        default=False, description="Let webhooks reach loopback addresses (tests only)."
+    )
     coingecko_api_kind: Literal["demo", "pro"] = "demo"
     coingecko_base_url: str | None = None
     replay_timeframe: Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d"] = "1m"

@@ -24,6 +24,7 @@ from psycopg import sql
 
 from cryptotrader.api.app import create_app
 from tests.api.conftest import Api, api_settings
+from tests.webhooks.helpers import owned_webhook
 
 V1 = "/api/v1"
 PROBLEM = "application/problem+json"
@@ -49,6 +50,9 @@ class Tenant:
     ai_strategy: str
     follow: str  # of a listed trader of its own
     notification: str  # unread, on the default account
+    alert: str  # an active price alert
+    webhook: str  # an enabled endpoint
+    webhook_delivery: str  # a pending delivery to it
 
     def ids(self, parameter: str) -> list[str]:
         return {
@@ -62,6 +66,9 @@ class Tenant:
             "strategy_id": [self.ai_strategy],
             "follow_id": [self.follow],
             "notification_id": [self.notification],
+            "alert_id": [self.alert],
+            "endpoint_id": [self.webhook],
+            "delivery_id": [self.webhook_delivery],
         }[parameter]
 
 
@@ -77,6 +84,9 @@ OWNED = {
     "strategy_id": "ai_strategy_not_found",
     "follow_id": "follow_not_found",
     "notification_id": "notification_not_found",
+    "alert_id": "alert_not_found",
+    "endpoint_id": "webhook_endpoint_not_found",
+    "delivery_id": "webhook_delivery_not_found",
 }
 # A path parameter that names no row: a fixed value (BTC is in every tenant's watchlist).
 CONSTANT = {"symbol": "BTC"}
@@ -123,6 +133,19 @@ RULES: dict[tuple[str, str], Walk | Skip] = {
     ("POST", "/notifications/{notification_id}/read"): Walk(),
     ("POST", "/notifications/{notification_id}/unread"): Walk(),
     ("DELETE", "/notifications/{notification_id}"): Walk(),
+    ("GET", "/alerts/{alert_id}"): Walk(),
+    ("PATCH", "/alerts/{alert_id}"): Walk(lambda t: {"value": "123"}),
+    ("POST", "/alerts/{alert_id}/enable"): Walk(),
+    ("POST", "/alerts/{alert_id}/disable"): Walk(),
+    ("DELETE", "/alerts/{alert_id}"): Walk(),
+    ("GET", "/alerts/{alert_id}/firings"): Walk(),
+    ("GET", "/webhooks/{endpoint_id}"): Walk(),
+    ("PATCH", "/webhooks/{endpoint_id}"): Walk(lambda t: {"description": "Taken over"}),
+    ("DELETE", "/webhooks/{endpoint_id}"): Walk(),
+    ("POST", "/webhooks/{endpoint_id}/rotate-secret"): Walk(),
+    ("POST", "/webhooks/{endpoint_id}/test"): Walk(),
+    ("GET", "/webhooks/{endpoint_id}/deliveries"): Walk(),
+    ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"): Walk(),
     ("POST", "/orders/{order_id}/cancel"): Walk(),
     ("GET", "/market/prices/{symbol}"): Skip("a public price keyed by ticker"),
     # the caller's own setting keyed by its name; a setting whose value names another
@@ -306,14 +329,17 @@ def tenant(api: Api) -> Tenant:
     assert c.put(f"{V1}/me/trader-profile", headers=leader, json=listed).status_code == 200
     leader_id = c.get(f"{V1}/me/trader-profile", headers=leader).json()["user_id"]
     follow = _created(c.post(f"{V1}/follows", headers=h, json={"trader_id": leader_id}))
+    price_alert = {"type": "price", "symbol": "BTC", "condition": "above", "value": "1000000"}
+    alert = _created(c.post(f"{V1}/alerts", headers=h, json=price_alert))
     with api.db.owner() as conn:
         notification = conn.execute(
             "INSERT INTO account_notifications"
             " (account_id, user_id, notification_type, title, message)"
-            " VALUES (%s, %s, 'test', 'Hello', 'A test notification') RETURNING id",
+            " VALUES (%s, %s, 'test.event', 'Hello', 'A test notification') RETURNING id",
             [default_account, user_id],
         ).fetchone()
     assert notification is not None
+    webhook, webhook_delivery = owned_webhook(api.db, user_id)
     return Tenant(
         headers=h,
         account=account,
@@ -329,6 +355,9 @@ def tenant(api: Api) -> Tenant:
         ai_strategy=strategy,
         follow=follow,
         notification=str(notification["id"]),
+        alert=alert,
+        webhook=webhook,
+        webhook_delivery=webhook_delivery,
     )
 
 

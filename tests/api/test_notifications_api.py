@@ -20,7 +20,7 @@ def seeded(api: Api) -> tuple[UUID, UUID, dict[str, str], list[UUID]]:
         account = default_account(conn, user)
         ids = [
             notify(conn, account, user, ago="3 minutes"),
-            notify(conn, account, user, notification_type="daily_loss_limit", ago="2 minutes"),
+            notify(conn, account, user, notification_type="risk.daily_loss", ago="2 minutes"),
             notify(conn, account, user, ago="1 minute"),
         ]
         notify(conn, account, user, expired=True)
@@ -36,7 +36,7 @@ def listed(api: Api, h: dict[str, str], **params: Any) -> list[str]:
 def test_list_newest_first_filters_and_pages(api: Api) -> None:
     _, account, h, ids = seeded(api)
     assert listed(api, h) == [str(i) for i in reversed(ids)]
-    assert listed(api, h, type="daily_loss_limit") == [str(ids[1])]
+    assert listed(api, h, type="risk.daily_loss") == [str(ids[1])]
     assert listed(api, h, account_id=str(uuid.uuid4())) == []
     assert listed(api, h, account_id=str(account)) == [str(i) for i in reversed(ids)]
     first = api.client.get(f"{V1}/notifications", headers=h, params={"limit": 2}).json()
@@ -86,3 +86,17 @@ def test_per_account_read_all(api: Api) -> None:
     r = api.client.post(f"{V1}/notifications/read-all", headers=h, params={"account_id": side})
     assert r.json() == {"changed": 1}
     assert len(listed(api, h, unread=True, account_id=str(account))) == 3
+
+
+def test_preferences_are_a_validated_setting(api: Api) -> None:
+    _, h = api.user()
+    path = f"{V1}/me/settings/notification_preferences"
+    assert api.client.get(path, headers=h).json()["value"] == {}  # everything, everywhere
+    chosen = {"order.filled": ["webhook"], "order.expired": []}
+    put = api.client.put(path, headers=h, json={"value": chosen})
+    assert put.status_code == 200 and put.json()["value"] == chosen
+    for bad in ({"order.nope": []}, {"order.filled": ["sms"]}, ["order.filled"]):
+        refused = api.client.put(path, headers=h, json={"value": bad})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert api.client.get(path, headers=h).json()["value"] == chosen

@@ -255,6 +255,9 @@ def signed_in(api: Api) -> SignedIn:
         "user_id": str(uuid.uuid4()),  # the admin routes' (a non-admin gets not_found)
         "job_id": "1",  # the admin jobs routes' (likewise)
         "notification_id": str(uuid.uuid4()),  # none exists: notification_not_found
+        "alert_id": str(uuid.uuid4()),  # none exists: alert_not_found
+        "endpoint_id": str(uuid.uuid4()),  # none exists: webhook_endpoint_not_found
+        "delivery_id": str(uuid.uuid4()),  # none exists: webhook_delivery_not_found
     }
 
 

@@ -132,6 +132,7 @@ def test_settings_defaults_rules_and_reset(api: Api) -> None:
         "theme",
         "fee_overrides",
         "notifications",
+        "notification_preferences",
     }
     assert settings["display_currency"]["value"] == "USD"  # written at sign-up
     assert settings["default_account_id"]["value"] == acct
@@ -167,6 +168,8 @@ def test_settings_defaults_rules_and_reset(api: Api) -> None:
         ("fee_overrides", {"rebate": 1}, "from 0 to 0.05"),
         ("notifications", {"email": "yes", "push": False}, '"email": true|false'),
         ("notifications", {"email": True}, '"email": true|false'),
+        ("notification_preferences", {"order.nope": []}, "event type"),
+        ("notification_preferences", {"order.filled": ["sms"]}, '"in_app", "webhook"'),
         ("default_account_id", "not-a-uuid", "one of your accounts"),
         ("default_account_id", 42, "one of your accounts"),
     ]

@@ -52,6 +52,7 @@ schema = schemathesis.openapi.from_dict(
 
 
 Owned = dict[str, list[str]]
+PRICE_ALERT = {"type": "price", "symbol": "BTC", "condition": "above", "value": "1000000"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Target:
                     self.get("/account-templates")["items"][-1]["id"],
                 ],
                 "symbol": ["BTC", "ETH"],
+                "alert_id": [self.post("/alerts", PRICE_ALERT)],
             }
         return self.owned[label]
 

@@ -263,7 +263,7 @@ async def test_a_strategy_error_pauses_the_bot_and_tells_its_owner(
     assert after.status == "paused" and after.error_message
     (row,) = journal(db, bot.id)
     assert (row["status"], row["abstain_code"]) == ("abstained", "strategy_error")
-    assert [n["notification_type"] for n in notifications(db, user)] == ["bot_paused"]
+    assert [n["notification_type"] for n in notifications(db, user)] == ["bot.paused"]
     assert trades(db, bot.id) == []
 
 
@@ -405,7 +405,7 @@ async def test_a_bad_key_puts_the_bot_in_error_and_tells_its_owner(
     assert after.status == "error" and after.error_message
     (row,) = journal(db, bot.id)
     assert (row["status"], row["abstain_code"]) == ("abstained", "auth_failed")
-    assert [n["notification_type"] for n in notifications(db, user)] == ["bot_error"]
+    assert [n["notification_type"] for n in notifications(db, user)] == ["bot.error"]
     stub.answer(openai(BUY_BTC))
     assert (await llm_round(pool, stub, market, 2)).claimed == 0  # an errored bot waits
 
@@ -446,7 +446,7 @@ async def test_a_spent_budget_stops_the_calls_and_tells_the_owner_once(
     rows = journal(db, bot.id)
     assert [r["abstain_code"] for r in rows] == [None, None, None, "budget_spent", "budget_spent"]
     assert len(stub.requests) == 3
-    budget = [n for n in notifications(db, user) if n["notification_type"] == "bot_budget"]
+    budget = [n for n in notifications(db, user) if n["notification_type"] == "bot.budget_spent"]
     assert len(budget) == 1 and "daily budget" in budget[0]["message"]
 
 

@@ -4,34 +4,22 @@ acting as ``--user`` (row level security applies); changes leave the owner's aud
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
-from typing import Any
 
+from tests.cli.helpers import CommandGroup, audit_actions
 from tests.notifications.helpers import notify
-from tests.support import TestDatabase, create_user, default_account, run_cli
+from tests.support import TestDatabase, create_user, default_account
 
 ANN = "ann@example.test"
 BOB = "bob@example.test"
 
 
-def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(["notifications", *args], env, cwd)
-
-
-def ok(env: dict[str, str], cwd: Path, *args: str) -> str:
-    out = cli(env, cwd, *args)
-    assert out.returncode == 0, (out.stdout, out.stderr)
-    return out.stdout
+GROUP = CommandGroup("notifications")
+cli, ok = GROUP.run, GROUP.ok
 
 
 def actions(db: TestDatabase) -> list[tuple[str, str]]:
-    with db.owner() as conn:
-        rows: list[Any] = conn.execute(
-            "SELECT p.email, a.action FROM audit_logs a JOIN profiles p ON p.id = a.user_id"
-            " WHERE a.resource_type = 'notification' ORDER BY a.timestamp, a.id"
-        ).fetchall()
-    return [(r["email"], r["action"]) for r in rows]
+    return audit_actions(db, "notification")
 
 
 def test_list_count_read_read_all_delete(

@@ -31,6 +31,11 @@ SECURITY_DEFINER_CALLABLE: dict[str, frozenset[str]] = {
     # and opening a trader's positions for the caller's own follow (it returns a count)
     "public.copiers_pnl": frozenset({"anon", "authenticated"}),
     "public.copy_open_positions": frozenset({"authenticated"}),
+    # webhooks (0038): each checks the endpoint or delivery is auth.uid()'s; the secret is
+    # written, never returned
+    "public.set_webhook_secret": frozenset({"authenticated"}),
+    "public.send_webhook_test": frozenset({"authenticated"}),
+    "public.redeliver_webhook": frozenset({"authenticated"}),
 }
 
 # Columns that only trusted code (SECURITY DEFINER functions, the service) may write.

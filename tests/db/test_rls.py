@@ -87,7 +87,7 @@ def _existing(conn: Conn, table: str, column: str, value: Any) -> dict[str, Any]
 BUILDERS: dict[str, Builder] = {
     "profiles": lambda c, p: _existing(c, "profiles", "id", p.id),
     "user_settings": lambda c, p: _insert(
-        c, "user_settings", user_id=p.id, setting_name="rls_probe", setting_value=Jsonb(True)
+        c, "user_settings", user_id=p.id, setting_name="rls.probe", setting_value=Jsonb(True)
     ),
     "account_templates": lambda c, p: _insert(
         c,
@@ -169,7 +169,7 @@ BUILDERS: dict[str, Builder] = {
         "account_notifications",
         account_id=p.ref("paper_trading_accounts"),
         user_id=p.id,
-        notification_type="rls_probe",
+        notification_type="rls.probe",
         title="RLS probe",
         message="private to its owner",
     ),
@@ -198,14 +198,14 @@ BUILDERS: dict[str, Builder] = {
         c, "backtest_results", session_id=p.ref("backtest_sessions"), user_id=p.id
     ),
     "audit_logs": lambda c, p: _insert(
-        c, "audit_logs", user_id=p.id, action="rls_probe", resource_type="test", resource_id="1"
+        c, "audit_logs", user_id=p.id, action="rls.probe", resource_type="test", resource_id="1"
     ),
     "paper_account_audit": lambda c, p: _insert(
         c,
         "paper_account_audit",
         user_id=p.id,
         account_id=p.ref("paper_trading_accounts"),
-        action="rls_probe",
+        action="rls.probe",
     ),
     "paper_trades": lambda c, p: _insert(
         c,
@@ -282,6 +282,27 @@ BUILDERS: dict[str, Builder] = {
         symbol="BTC",
         value=1,
     ),
+    "webhook_endpoints": lambda c, p: _insert(
+        c, "webhook_endpoints", user_id=p.id, url="https://hooks.example.test/rls"
+    ),
+    "webhook_deliveries": lambda c, p: _insert(
+        c,
+        "webhook_deliveries",
+        user_id=p.id,
+        endpoint_id=p.ref("webhook_endpoints"),
+        msg_id=f"msg_rls_{p.id.hex}",
+        event_type="rls.probe",
+        payload=Jsonb({"type": "rls.probe"}),
+    ),
+    "webhook_attempts": lambda c, p: _insert(
+        c,
+        "webhook_attempts",
+        user_id=p.id,
+        delivery_id=p.ref("webhook_deliveries"),
+        attempt=1,
+        outcome="retry",
+        url="https://hooks.example.test/rls",
+    ),
 }
 USER_TABLES = list(BUILDERS)
 
@@ -304,6 +325,8 @@ VARY: dict[str, Callable[[Party], dict[str, Any]]] = {
     "template_ratings": lambda p: {"template_id": p.ref("account_templates")},
     "bot_decisions": lambda p: {"scope": "ETH"},
     "alert_firings": lambda p: {"fire_key": "tick:1"},
+    "webhook_deliveries": lambda p: {"msg_id": f"msg_rls_copy_{p.id.hex}"},
+    "webhook_attempts": lambda p: {"attempt": 2},
 }
 
 # References from one user-owned row to another: column -> referenced table. All are tied to
@@ -334,6 +357,8 @@ REFERENCES: dict[str, dict[str, str]] = {
     "trader_follows": {"copy_account_id": ACCOUNT},
     "copy_trades": {"account_id": ACCOUNT, "follow_id": "trader_follows"},
     "alert_firings": {"alert_id": "risk_alerts"},
+    "webhook_deliveries": {"endpoint_id": "webhook_endpoints"},
+    "webhook_attempts": {"delivery_id": "webhook_deliveries"},
 }
 SINGLE_COLUMN_REFS = {
     ("paper_trading_accounts", "template_id"),

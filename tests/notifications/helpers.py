@@ -14,7 +14,7 @@ def notify(
     account_id: UUID,
     user_id: UUID,
     *,
-    notification_type: str = "test",
+    notification_type: str = "test.event",
     expired: bool = False,
     ago: str = "0 seconds",
 ) -> UUID:

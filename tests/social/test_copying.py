@@ -166,14 +166,14 @@ async def test_fixed_amount_limits_and_skips_are_recorded_and_told(
     with db.owner() as conn:
         notes = conn.execute(
             "SELECT notification_type, metadata->>'reason' AS reason FROM account_notifications"
-            " WHERE user_id = %s AND notification_type LIKE 'copy%%' ORDER BY created_at",
+            " WHERE user_id = %s AND notification_type LIKE 'copy.%%' ORDER BY created_at",
             [follower],
         ).fetchall()
     assert [(n["notification_type"], n["reason"]) for n in notes] == [
-        ("copy_reduced", "max_per_trade"),
-        ("copy_reduced", "max_per_trade"),
-        ("copy_reduced", "insufficient_funds"),
-        ("copy_skipped", "insufficient_funds"),
+        ("copy.reduced", "max_per_trade"),
+        ("copy.reduced", "max_per_trade"),
+        ("copy.reduced", "insufficient_funds"),
+        ("copy.skipped", "insufficient_funds"),
     ]
 
 
@@ -343,7 +343,7 @@ async def test_the_slippage_cap_and_the_accounts_risk_limits_skip_and_tell(
     with db.owner() as conn:
         told = conn.execute(
             "SELECT user_id, metadata->>'reason' AS reason FROM account_notifications"
-            " WHERE notification_type = 'copy_skipped' ORDER BY metadata->>'reason'"
+            " WHERE notification_type = 'copy.skipped' ORDER BY metadata->>'reason'"
         ).fetchall()
     assert told == [
         {"user_id": limited, "reason": "risk_limit"},

@@ -232,14 +232,14 @@ def test_order_status_changes_and_notifications_reach_only_their_owner(db: TestD
             for user_id, account_id in ((bob, bob_account), (alice, alice_account)):
                 owner.execute(
                     "INSERT INTO account_notifications (account_id, user_id, notification_type,"
-                    " title, message, severity) VALUES (%s, %s, 'risk_limit', 'Careful', 'x',"
+                    " title, message, severity) VALUES (%s, %s, 'risk.daily_loss', 'Careful', 'x',"
                     " 'warning')",
                     [account_id, user_id],
                 )
         note = next_of(alice_ws, "notification")
         assert note["user_id"] == str(alice) and note["account_id"] == str(alice_account)
         assert (note["notification_type"], note["title"], note["severity"]) == (
-            "risk_limit",
+            "risk.daily_loss",
             "Careful",
             "warning",
         )

@@ -269,7 +269,8 @@ def test_max_daily_loss(db: TestDatabase) -> None:
         def alerts() -> tuple[int, int]:
             row = owner.execute(
                 "SELECT (SELECT count(*) FROM risk_alerts WHERE account_id = %(a)s) AS alerts,"
-                " (SELECT count(*) FROM account_notifications WHERE account_id = %(a)s) AS notes",
+                " (SELECT count(*) FROM account_notifications WHERE account_id = %(a)s"
+                " AND notification_type = 'risk.daily_loss') AS notes",
                 {"a": acct},
             ).fetchone()
             assert row is not None
@@ -300,10 +301,10 @@ def test_max_daily_loss(db: TestDatabase) -> None:
             }
             note = owner.execute(
                 "SELECT notification_type, severity FROM account_notifications"
-                " WHERE account_id = %s",
+                " WHERE account_id = %s AND notification_type LIKE 'risk.%%'",
                 [acct],
             ).fetchone()
-            assert note == {"notification_type": "risk_limit", "severity": "warning"}
+            assert note == {"notification_type": "risk.daily_loss", "severity": "warning"}
 
             place(user, acct, "BTC", "sell", "0.001")  # another loss: no second alert
             assert alerts() == (1, 1) and day_loss() > Decimal("13.438")

@@ -294,6 +294,29 @@ def test_display_currency_is_the_settings_one(client: TestClient, db: TestDataba
     assert bad.status_code == 422 and bad.json()["field"] == "display_currency"
 
 
+def test_notification_choices_are_the_preferences_setting(
+    client: TestClient, db: TestDatabase
+) -> None:
+    sign_up(client)
+    page = client.get("/settings").text
+    assert 'name="in_app:order.filled" aria-label="order.filled in_app" checked' in page
+    token = csrf_of(client, "/settings")
+    boxes = {f"{c}:{e}": "on" for e in ("order.filled", "alert.triggered") for c in ("in_app",)}
+    saved = client.post("/settings/notifications", data=boxes | {"csrf_token": token})
+    assert saved.status_code == 303
+    with db.owner() as conn:
+        row = conn.execute(
+            "SELECT setting_value FROM user_settings WHERE setting_name ="
+            " 'notification_preferences' ORDER BY updated_at DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    chosen = row["setting_value"]
+    assert chosen["order.filled"] == ["in_app"] and chosen["order.expired"] == []
+    assert len(chosen) == 15  # every event that is not on every channel
+    page = client.get("/settings").text
+    assert 'name="webhook:order.filled" aria-label="order.filled webhook" >' in page
+
+
 def test_the_stream_takes_the_session_cookie_from_its_own_origin(site: Site) -> None:
     with httpx2.Client(base_url=site.url) as browser:
         token = CSRF.search(browser.get("/signup").text)

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from cryptotrader.accounts.router import router as accounts
 from cryptotrader.admin.router import router as admin
+from cryptotrader.alerts.router import router as alerts
 from cryptotrader.analytics.router import router as performance
 from cryptotrader.auth.router import router as auth
 from cryptotrader.backtest.router import router as backtests
@@ -24,6 +25,7 @@ from cryptotrader.stream.router import router as stream
 from cryptotrader.templates.router import router as templates
 from cryptotrader.trading.router import router as trading
 from cryptotrader.watchlists.router import router as watchlists
+from cryptotrader.webhooks.router import router as webhooks
 
 
 def v1_routers() -> list[APIRouter]:
@@ -45,4 +47,6 @@ def v1_routers() -> list[APIRouter]:
         admin,
         jobs,
         notifications,
+        webhooks,
+        alerts,
     ]

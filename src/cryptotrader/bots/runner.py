@@ -207,7 +207,7 @@ class BotRunner:
                 if claim.abstain_code == "budget_spent" and bot and not bot.told_budget_today:
                     note = f"{claim.abstain_reason}. The bot holds until its budget allows again."
                     await service.notify_owner(
-                        conn, claim.bot_id, "bot_budget", "Bot budget spent", note, "warning"
+                        conn, claim.bot_id, "bot.budget_spent", "Bot budget spent", note, "warning"
                     )
             # every bot of the round: its PnL at the new prices, its fills, its costs
             await execute(conn, Q["refresh_performance"], {"ids": bot_ids})

@@ -371,7 +371,7 @@ async def halt_bot(conn: Conn, bot_id: UUID, status: str, code: str, message: st
     else:
         title = "Bot paused"
         text = f"The bot was paused after a strategy error: {message}."
-    await notify_owner(conn, bot_id, f"bot_{status}", title, text, "error", {"code": code})
+    await notify_owner(conn, bot_id, f"bot.{status}", title, text, "error", {"code": code})
     return True
 
 

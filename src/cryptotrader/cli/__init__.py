@@ -15,6 +15,7 @@ import typer
 from cryptotrader.cli import (
     accounts,
     admin,
+    alerts,
     analytics,
     backtest,
     bot_reports,  # noqa: F401 - adds `bots calibration` and `bots performance` to bots.app
@@ -26,6 +27,7 @@ from cryptotrader.cli import (
     run,
     social,
     users,
+    webhooks,
 )
 
 app = typer.Typer(
@@ -43,6 +45,8 @@ app.add_typer(analytics.app, name="analytics")
 app.add_typer(bots.app, name="bots")
 app.add_typer(social.app, name="social")
 app.add_typer(notifications.app, name="notifications")
+app.add_typer(alerts.app, name="alerts")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def main() -> None:

@@ -21,7 +21,11 @@ import procrastinate
 
 from cryptotrader.jobs.runtime import record_failures
 
-TASK_MODULES: tuple[str, ...] = ("cryptotrader.jobs.tasks", "cryptotrader.analytics.tasks")
+TASK_MODULES: tuple[str, ...] = (
+    "cryptotrader.jobs.tasks",
+    "cryptotrader.analytics.tasks",
+    "cryptotrader.webhooks.tasks",
+)
 CONNECTION_OPTIONS = "-c search_path=procrastinate,public -c role=service_role -c TimeZone=UTC"
 POOL_SIZE = 4  # procrastinate's own queries: fetch, finish, heartbeat, periodic defers
 

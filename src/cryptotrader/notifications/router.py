@@ -27,7 +27,7 @@ NotificationId = Annotated[UUID, Path(examples=[EXAMPLE_NOTIFICATION_ID])]
 Unread = Annotated[bool, Query(description="Only the unread ones.")]
 AccountFilter = Annotated[UUID | None, Query(examples=[EXAMPLE_ACCOUNT_ID])]
 TypeFilter = Annotated[
-    str | None, Query(alias="type", min_length=1, max_length=50, examples=["daily_loss_limit"])
+    str | None, Query(alias="type", min_length=1, max_length=50, examples=["risk.daily_loss"])
 ]
 
 

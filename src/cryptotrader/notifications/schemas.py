@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -20,7 +20,7 @@ class Notification(BaseModel):
                 {
                     "id": EXAMPLE_NOTIFICATION_ID,
                     "account_id": EXAMPLE_ACCOUNT_ID,
-                    "notification_type": "daily_loss_limit",
+                    "notification_type": "risk.daily_loss",
                     "title": "Daily loss limit reached",
                     "message": "Trading is paused until tomorrow.",
                     "severity": "warning",
@@ -55,3 +55,33 @@ class ReadAllResult(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"changed": 3}]})
 
     changed: int
+
+
+# The events the platform tells a trader about: a notification's type is its event's name,
+# the same in the app, on the stream, in webhooks and here (docs/alerts.md).
+EventType = Literal[
+    "order.filled",
+    "order.triggered",
+    "order.expired",
+    "order.rejected",
+    "risk.daily_loss",
+    "account.reset",
+    "alert.triggered",
+    "bot.error",
+    "bot.paused",
+    "bot.stopped",
+    "bot.budget_spent",
+    "copy.skipped",
+    "copy.reduced",
+    "copy.stopped",
+    "backtest.finished",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+Channel = Literal["in_app", "webhook"]
+CHANNELS: tuple[Channel, ...] = ("in_app", "webhook")
+# The setting (profiles.schemas.SETTINGS) a user's choices are stored in: per event, the
+# channels it goes to, ``in_app`` (the rows, and the live stream that announces them) and
+# ``webhook`` (their endpoints that take the event). An event left out goes everywhere; an
+# empty list silences it. private.route_notification() (migration 0039) reads it.
+PREFERENCES_SETTING = "notification_preferences"
+Preferences = dict[EventType, list[Channel]]

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from cryptotrader.auth.schemas import EXAMPLE_USER_ID
+from cryptotrader.notifications.schemas import PREFERENCES_SETTING, Preferences
 from cryptotrader.numbers import FEE_RATE_PLACES, FeeRate, Money
 
 
@@ -177,5 +178,12 @@ SETTINGS: dict[str, SettingRule] = {
         TypeAdapter(Notifications),
         'an object {"email": true|false, "push": true|false}',
         {"email": True, "push": False},
+    ),
+    PREFERENCES_SETTING: SettingRule(
+        TypeAdapter(Preferences),
+        "an object of event type (order.filled, alert.triggered, ...) to the list of channels"
+        ' it goes to ("in_app", "webhook"); an event left out goes to every channel, an empty'
+        " list to none",
+        {},
     ),
 }

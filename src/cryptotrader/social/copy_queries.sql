@@ -95,7 +95,7 @@ WITH done AS (
 )
 INSERT INTO account_notifications (account_id, user_id, notification_type, title, message,
                                    severity, metadata)
-SELECT d.account_id, d.user_id, 'copy_' || d.status,
+SELECT d.account_id, d.user_id, 'copy.' || d.status,
        left('Copy of ' || coalesce(f.trader_name, 'a trader') || ' ' || d.side || ' '
             || d.symbol || CASE WHEN d.status = 'skipped' THEN ' skipped' ELSE ' reduced' END,
             200),
@@ -110,7 +110,7 @@ SELECT d.account_id, d.user_id, 'copy_' || d.status,
 -- The notifications of the copies that were skipped when they were sized.
 INSERT INTO account_notifications (account_id, user_id, notification_type, title, message,
                                    severity, metadata)
-SELECT c.account_id, c.user_id, 'copy_skipped',
+SELECT c.account_id, c.user_id, 'copy.skipped',
        left('Copy of ' || coalesce(f.trader_name, 'a trader') || ' ' || c.side || ' '
             || c.symbol || ' skipped', 200),
        coalesce(c.message, c.reason), 'warning',
@@ -143,7 +143,7 @@ WITH stopped AS (
 ), note AS (
   INSERT INTO account_notifications (account_id, user_id, notification_type, title, message,
                                      severity, metadata)
-  SELECT s.copy_account_id, s.user_id, 'copy_stopped',
+  SELECT s.copy_account_id, s.user_id, 'copy.stopped',
          left('Copy of ' || s.trader_name || ' stopped at its stop-loss', 200),
          'The copy lost ' || round(s.loss, 2) || ', '
            || round(s.loss / s.copy_allocated_usd * 100, 2) || '%% of the '

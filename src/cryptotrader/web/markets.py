@@ -1,10 +1,12 @@
 """Markets: the cached prices (USD or AUD, 24h change, age of the quote), the watchlists,
 and a page per symbol with its candle chart (volume, timeframes, the viewer's own fills
-as markers) and the order ticket."""
+as markers, their active price alerts as lines; a click on a price level makes an alert
+there, through the alerts service) and the order ticket."""
 
 from __future__ import annotations
 
-from typing import Annotated, get_args
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, Form, Path, Request
@@ -12,23 +14,42 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from cryptotrader.accounts import service as accounts
+from cryptotrader.alerts import service as alerts
+from cryptotrader.alerts.errors import AlertTargetNotFound
+from cryptotrader.alerts.schemas import Alert, PriceAlertIn
 from cryptotrader.market import service as market
 from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Timeframe
+from cryptotrader.notifications import service as notifications
 from cryptotrader.trading import service as trading
 from cryptotrader.trading.schemas import OrderFilter
 from cryptotrader.watchlists import service as watchlists
 from cryptotrader.watchlists.schemas import WatchlistCreate
 from cryptotrader.web import charts
 from cryptotrader.web.display import display_of
-from cryptotrader.web.forms import go, invalid_form
-from cryptotrader.web.render import page
+from cryptotrader.web.forms import FieldRefusal, go, invalid_form, is_htmx
+from cryptotrader.web.render import page, price
 from cryptotrader.web.session import SignedInForm, SignedInPage
 
 router = APIRouter(include_in_schema=False)
 TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
 CHART_BARS = 2000
 MARKERS = 500
+ALERT_LINES = 50
+# the chart's alert form: "Expires" choices
+EXPIRIES: dict[str, timedelta | None] = {
+    "": None,
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+CONDITION_WORDS = {
+    "crosses_above": "crosses above",
+    "crosses_below": "crosses below",
+    "above": "is above",
+    "below": "is below",
+}
 
 
 @router.get("/markets", response_class=HTMLResponse)
@@ -57,7 +78,9 @@ async def symbol_page(
         prices = await market.list_prices(conn)
         mine = await accounts.list_accounts(conn)
         display = await display_of(conn, prices)
+        unread = await notifications.unread_count(conn)
     context = {
+        "unread_count": unread,
         "quote": quote,
         "timeframe": timeframe,
         "timeframes": TIMEFRAMES,
@@ -135,3 +158,75 @@ async def remove_symbol(
     async with viewer.caller.unit() as conn:
         await watchlists.remove_symbol(conn, viewer.caller.actor, watchlist_id, symbol)
     return go(request, "/markets")
+
+
+def _line(alert: Alert) -> dict[str, str]:
+    words = CONDITION_WORDS.get(alert.condition, alert.condition.replace("_", " "))
+    return {"id": str(alert.id), "price": str(alert.value), "title": f"Alert: {words}"}
+
+
+@router.get("/markets/{symbol}/alert-lines.json")
+async def alert_lines(
+    viewer: SignedInPage, symbol: Annotated[str, Path(max_length=15)]
+) -> JSONResponse:
+    """The chart's lines: the viewer's active price alerts on this symbol (crossings and
+    levels; a move in percent has no level to draw)."""
+    async with viewer.caller.unit() as conn:
+        mine = await alerts.list_alerts(
+            conn, status="active", alert_type="price", symbol=symbol.upper(), limit=ALERT_LINES
+        )
+    lines = [_line(a) for a in mine if a.condition in CONDITION_WORDS and a.value is not None]
+    return JSONResponse({"symbol": symbol.upper(), "lines": lines})
+
+
+def _price_alert(
+    symbol: str, condition: str, value: str, frequency: str, expires_in: str, account_id: str
+) -> PriceAlertIn:
+    """The chart form's alert, as the alerts service takes it (its refusal at its field)."""
+    span = EXPIRIES.get(expires_in)
+    if expires_in not in EXPIRIES:
+        raise FieldRefusal(
+            422, "validation_error", "Invalid value", "Expires: unknown choice", "expires_in"
+        )
+    try:
+        return PriceAlertIn.model_validate(
+            {
+                "type": "price",
+                "symbol": symbol.upper(),
+                "condition": condition,
+                "value": value.strip().replace(",", ""),
+                "frequency": frequency,
+                "expires_at": datetime.now(UTC) + span if span else None,
+                "account_id": account_id or None,
+            }
+        )
+    except ValidationError as exc:
+        raise invalid_form(exc) from exc
+
+
+@router.post("/markets/{symbol}/alerts")
+async def create_alert(
+    request: Request,
+    viewer: SignedInForm,
+    symbol: Annotated[str, Path(max_length=15)],
+    condition: Annotated[Literal["crosses_above", "crosses_below", "above", "below"], Form()],
+    value: Annotated[str, Form(max_length=40)],
+    frequency: Annotated[str, Form(max_length=20)] = "once",
+    expires_in: Annotated[str, Form(max_length=5)] = "",
+    account_id: Annotated[str, Form(max_length=36)] = "",
+) -> Response:
+    """An alert at the level clicked on the chart (alerts.service.create_alert: the one
+    path, audited); the chart re-reads its lines (ct-alerts-changed)."""
+    data = _price_alert(symbol, condition, value, frequency, expires_in, account_id)
+    async with viewer.caller.unit() as conn:
+        await market.get_price(conn, data.symbol)  # a symbol we quote (else unknown_symbol)
+        try:
+            made = await alerts.create_alert(conn, viewer.caller.actor, data)
+        except AlertTargetNotFound as exc:
+            raise FieldRefusal.of(exc, "account_id", "That account is not one of yours.") from exc
+    if not is_htmx(request):
+        return go(request, f"/markets/{data.symbol}")
+    context = {"alert": made, "words": CONDITION_WORDS[made.condition], "level": price(made.value)}
+    response = page(request, "_chart_alert_done.html", context, viewer=viewer)
+    response.headers["HX-Trigger"] = "ct-alerts-changed"
+    return response

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
 from cryptotrader.errors import DomainError
+from cryptotrader.notifications.schemas import CHANNELS, EVENT_TYPES, PREFERENCES_SETTING
 from cryptotrader.profiles import service as profiles
 from cryptotrader.profiles.schemas import ProfileUpdate
 from cryptotrader.web.display import display_of
@@ -26,7 +27,12 @@ async def settings_page(request: Request, viewer: SignedInPage) -> HTMLResponse:
         profile = await profiles.get_profile(conn)
         settings = {s.name: s.value for s in await profiles.list_settings(conn)}
         display = await display_of(conn)
-    context = {"profile": profile, "settings": settings}
+    chosen = settings.get(PREFERENCES_SETTING) or {}
+    events = [
+        (event, chosen.get(event, list(CHANNELS)) if isinstance(chosen, dict) else CHANNELS)
+        for event in EVENT_TYPES
+    ]
+    context = {"profile": profile, "settings": settings, "events": events, "channels": CHANNELS}
     return page(request, "settings.html", context | display.context(), viewer=viewer)
 
 
@@ -80,4 +86,21 @@ async def save_profile(
         raise invalid_form(exc) from exc
     async with viewer.caller.unit() as conn:
         await profiles.update_profile(conn, viewer.caller.actor, changes)
+    return go(request, "/settings")
+
+
+@router.post("/settings/notifications")
+async def save_notification_preferences(request: Request, viewer: SignedInForm) -> Response:
+    """Each event's checked channels (``<channel>:<event>`` boxes); the events left with every
+    channel are not stored (they follow the default, every channel)."""
+    form = await request.form()
+    chosen: dict[str, JsonValue] = {}
+    for event in EVENT_TYPES:
+        channels: list[JsonValue] = [c for c in CHANNELS if form.get(f"{c}:{event}") == "on"]
+        if channels != list(CHANNELS):
+            chosen[event] = channels
+    async with viewer.caller.unit() as conn:
+        current = {s.name: s.value for s in await profiles.list_settings(conn)}
+        if current.get(PREFERENCES_SETTING) != chosen:
+            await profiles.put_setting(conn, viewer.caller.actor, PREFERENCES_SETTING, chosen)
     return go(request, "/settings")

@@ -1,1 +1,1 @@
-"""Signed webhook delivery per the Standard Webhooks specification (pure-Python core)."""
+"""Signed webhooks (Standard Webhooks): endpoints, their secrets, deliveries as jobs."""

@@ -102,11 +102,14 @@ async def deliver(
     timestamp: int | None = None,
     guard: GuardSettings | None = None,
     timeout: float = 15.0,  # noqa: ASYNC109 - httpx's per-request timeout, not a cancel scope
+    occurred_at: int | None = None,
 ) -> Attempt:
-    """Send one signed event to ``url``; every failure becomes an Attempt, never an exception."""
+    """Send one signed event to ``url``; every failure becomes an Attempt, never an exception.
+    ``timestamp`` (default now) is the attempt's, signed in the headers; ``occurred_at``
+    (default ``timestamp``) the event's, in the body, the same on every retry."""
     guard = guard or GuardSettings()
     ts = int(time.time()) if timestamp is None else timestamp
-    body = payload(event_type, data, ts)
+    body = payload(event_type, data, ts if occurred_at is None else occurred_at)
     hdrs = signing.headers(secrets, msg_id, ts, body)
     started = time.perf_counter()
 

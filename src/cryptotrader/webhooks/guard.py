@@ -38,12 +38,15 @@ async def check_url(
     url: str, *, allow_private: bool = False, allow_loopback: bool = False
 ) -> list[IPAddress]:
     """The addresses ``url``'s host resolves to, all of them safe; else UnsafeWebhookUrl."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # an unclosed IPv6 bracket, ...
+        raise UnsafeWebhookUrl(f"{url}: not a URL") from exc
     if parts.scheme not in ("http", "https"):
         raise UnsafeWebhookUrl(f"{url}: only http and https URLs are allowed")
     if parts.username is not None or parts.password is not None:
         raise UnsafeWebhookUrl(f"{url}: credentials in the URL are not allowed")
-    host = parts.hostname
     if not host:
         raise UnsafeWebhookUrl(f"{url}: no host")
     try:
@@ -52,7 +55,7 @@ async def check_url(
         raise UnsafeWebhookUrl(f"{url}: invalid port") from exc
     try:
         infos = await asyncio.to_thread(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a name IDNA cannot encode, a NUL
         raise UnsafeWebhookUrl(f"{url}: {host} does not resolve") from exc
     addresses: list[IPAddress] = []
     for info in infos:

@@ -57,6 +57,15 @@
  *     data-timeframe-seconds (from the button, or parsed from "1m/5m/1h/4h/1d/1w"), and
  *     its data-url: the button's data-url, or the chart's data-url with ?timeframe= set.
  *     Any change of a chart's data-url (from here or from elsewhere) refetches.
+ *   Price alerts (candles): data-alert-form="FORM_ID" names a form: a click on the price
+ *     pane fills its [name=value] with the clicked level (at the chart's precision), its
+ *     [name=condition] with crosses_above when that is above the form's data-last-price
+ *     (kept current from ct:price of its data-alert-symbol) else crosses_below, and shows
+ *     it (hidden off); [data-alert-cancel] in it hides it again.
+ *     data-lines-url="URL" JSON {"lines":[{"price","title"}...]}: dashed horizontal lines
+ *     (the user's active alerts), re-read on ct-alerts-changed (the form's htmx answer
+ *     triggers it) and on an alert.triggered ct:notification; the element's
+ *     data-alert-lines = how many are drawn.
  * CSS variables (on :root): --ct-fg --ct-bg --ct-grid --ct-up --ct-down, optional
  *   --ct-accent (equity/line colour). The chart element needs a CSS height.
  * EVENTS (on document)
@@ -328,6 +337,83 @@
   const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 8 });
   const percent = new Intl.NumberFormat(undefined, { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
+  // ------------------------------------------------------------------ price alerts
+
+  const alertFormOf = (entry) => {
+    const id = entry.el.dataset.alertForm;
+    return (id && document.getElementById(id)) || null;
+  };
+
+  /** Once per chart (a new chart after a message needs it again): clicks and lines. */
+  function attachAlerts(entry) {
+    if (entry.alertChart === entry.chart) return;
+    entry.alertChart = entry.chart;
+    entry.priceLines = [];
+    if (alertFormOf(entry)) entry.chart.subscribeClick((param) => onChartClick(entry, param));
+    loadAlertLines(entry);
+  }
+
+  function onChartClick(entry, param) {
+    const series = entry.series.main;
+    const form = alertFormOf(entry);
+    if (!series || !form || !param || !param.point || (param.paneIndex || 0) !== 0) return;
+    const level = series.coordinateToPrice(param.point.y);
+    if (level == null || !Number.isFinite(level) || level <= 0) return;
+    const format = series.options().priceFormat || {};
+    const value = level.toFixed(Number.isInteger(format.precision) ? format.precision : 2);
+    const last = Number(form.dataset.lastPrice);
+    const above = !Number.isFinite(last) || Number(value) > last;
+    if (form.elements.value) form.elements.value.value = value;
+    if (form.elements.condition) form.elements.condition.value = above ? 'crosses_above' : 'crosses_below';
+    form.hidden = false;
+    if (form.elements.value) form.elements.value.focus({ preventScroll: true });
+  }
+
+  async function loadAlertLines(entry) {
+    const url = entry.el.dataset.linesUrl;
+    const series = entry.series.main;
+    if (!url || !series) return;
+    let lines;
+    try {
+      const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      if (!response.ok) return;
+      lines = (await response.json()).lines;
+    } catch {
+      return; // the chart stays usable without its lines
+    }
+    if (entry.series.main !== series || !Array.isArray(lines)) return; // redrawn meanwhile
+    for (const line of entry.priceLines) series.removePriceLine(line);
+    const p = palette();
+    entry.priceLines = lines.map((l) => toNumber(l && l.price)).filter((v) => v != null && v > 0)
+      .map((price, i) => series.createPriceLine({
+        price,
+        color: rgba(p.accent || p.fg, 0.9),
+        lineWidth: 1,
+        lineStyle: window.LightweightCharts.LineStyle.Dashed,
+        axisLabelVisible: true,
+        title: String((lines[i] && lines[i].title) || 'Alert'),
+      }));
+    entry.el.dataset.alertLines = String(entry.priceLines.length);
+  }
+
+  function reloadAlertLines() {
+    for (const entry of entries.values()) {
+      if (entry.kind === 'candles' && entry.chart && entry.el.isConnected) loadAlertLines(entry);
+    }
+  }
+
+  function onAlertsChanged(event) {
+    const form = event.target && event.target.closest && event.target.closest('form');
+    if (form && form.querySelector('[data-alert-cancel]')) form.hidden = true;
+    reloadAlertLines();
+  }
+
+  function onAlertCancel(event) {
+    const button = event.target.closest && event.target.closest('[data-alert-cancel]');
+    const form = button && button.closest('form');
+    if (form) form.hidden = true;
+  }
+
   // ------------------------------------------------------------------ kinds
 
   const candles = {
@@ -370,6 +456,7 @@
         entry.series.volume = null;
       }
       this.style(entry, p);
+      attachAlerts(entry);
       // few bars: spread them out; many: the newest at the library's bar spacing
       if (data.bars.length * 8 < (entry.el.clientWidth || 600)) chart.timeScale().fitContent();
       else chart.timeScale().scrollToRealTime();
@@ -849,6 +936,9 @@
     const price = toNumber(detail.price);
     if (!symbol || price == null) return;
     const time = toTime(detail.time);
+    for (const form of document.querySelectorAll(`form[data-alert-symbol="${CSS.escape(symbol)}"]`)) {
+      form.dataset.lastPrice = String(detail.price);
+    }
     for (const entry of entries.values()) {
       if (entry.kind === 'candles' && entry.chart && entry.symbol === symbol && entry.el.isConnected) {
         candles.tick(entry, price, time);
@@ -898,6 +988,11 @@
   document.addEventListener('ct:price', onPrice);
   document.addEventListener('ct:theme', onTheme);
   document.addEventListener('click', onControlClick);
+  document.addEventListener('click', onAlertCancel);
+  document.addEventListener('ct-alerts-changed', onAlertsChanged);
+  document.addEventListener('ct:notification', (event) => {
+    if (event.detail && event.detail.notification_type === 'alert.triggered') reloadAlertLines();
+  });
   document.addEventListener('htmx:afterSettle', () => render(document));
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => render(document));
   else render(document);
