@@ -7,7 +7,7 @@ SELECT id, account_id, notification_type, title, message,
   FROM account_notifications
  WHERE user_id = (SELECT auth.uid())
    AND (expires_at IS NULL OR expires_at > now())
-   AND (NOT %(unread)s::boolean OR NOT coalesce(is_read, false))
+   AND (NOT %(unread)s::boolean OR is_read IS NOT TRUE)
    AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s::uuid)
    AND (%(type)s::text IS NULL OR notification_type = %(type)s::text)
    AND (%(after_id)s::uuid IS NULL
@@ -19,7 +19,7 @@ SELECT id, account_id, notification_type, title, message,
 SELECT count(*) AS unread
   FROM account_notifications
  WHERE user_id = (SELECT auth.uid())
-   AND NOT coalesce(is_read, false)
+   AND is_read IS NOT TRUE
    AND (expires_at IS NULL OR expires_at > now());
 
 -- set_read --
@@ -35,7 +35,7 @@ RETURNING id, account_id, notification_type, title, message,
 -- Mark the caller's unread unexpired notifications read (optionally of one account).
 UPDATE account_notifications SET is_read = true
  WHERE user_id = (SELECT auth.uid())
-   AND NOT coalesce(is_read, false)
+   AND is_read IS NOT TRUE
    AND (expires_at IS NULL OR expires_at > now())
    AND (%(account_id)s::uuid IS NULL OR account_id = %(account_id)s::uuid);
 
