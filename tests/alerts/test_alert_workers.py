@@ -64,7 +64,7 @@ async def test_three_workers_fire_each_alert_once(
                 {"condition": "above", "value": "105", "frequency": "once"},
             ):
                 alert = PriceAlertCreate.model_validate({"symbol": "BTC"} | fields)
-                await service.create_price_alert(conn, user, alert)
+                await service.create_price_alert(conn, alert)
     workers = start_workers(cli_env, tmp_path)
     try:
         # BTC swings 95, 110, 95, 110, ...: every tick after the first is a cross

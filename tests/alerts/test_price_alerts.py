@@ -28,9 +28,9 @@ T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 async def alert(pool: Pool, user: UUID, **fields: Any) -> UUID:
     async with as_user(pool, user_claims(user)) as conn:
         made = await service.create_price_alert(
-            conn, user, PriceAlertCreate.model_validate({"symbol": "BTC"} | fields)
+            conn, PriceAlertCreate.model_validate({"symbol": "BTC"} | fields)
         )
-    return UUID(str(made["id"]))
+    return made.id
 
 
 async def play(pool: Pool, prices: list[str], *, step: timedelta = timedelta(seconds=1)) -> None:

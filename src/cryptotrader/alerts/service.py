@@ -30,6 +30,7 @@ from cryptotrader.alerts.schemas import (
     Alert,
     AlertEnable,
     AlertFiring,
+    AlertSchedule,
     AlertStatus,
     AlertType,
     AlertUpdate,
@@ -61,36 +62,12 @@ async def _require_own(conn: Conn, kind: str, target_id: UUID | None) -> None:
         raise AlertTargetNotFound(f"no {kind} {target_id} of yours")
 
 
-async def create_price_alert(conn: Conn, user_id: UUID, alert: PriceAlertCreate) -> dict[str, Any]:
-    """A price alert of ``user_id``'s (``conn`` acts as that user, under RLS; its expiry is
-    not checked, for replays). Raises AlertTargetNotFound for an account not theirs."""
-    await _require_own(conn, "account", alert.account_id)
-    row = await fetch_one(
-        conn,
-        Q["create_price_alert"],
-        {
-            "user_id": user_id,
-            "account_id": alert.account_id,
-            "symbol": alert.symbol.upper(),
-            "condition": alert.condition.value,
-            "value": alert.value,
-            "frequency": alert.frequency.value,
-            "bar_seconds": alert.bar_seconds,
-            "cooldown_seconds": alert.cooldown_seconds,
-            "window_seconds": alert.window_seconds,
-            "expires_at": alert.expires_at,
-        },
-    )
-    assert row is not None
-    return row
-
-
-def _row_of(body: AnyAlertIn) -> dict[str, Any]:
+def _row_of(kind: str, body: AlertSchedule) -> dict[str, Any]:
     """The insert's parameters: type, condition and value in their columns."""
     fields = body.model_dump()
     symbol = fields.get("symbol")
     return {
-        "type": body.type,
+        "type": kind,
         "condition": str(fields["condition"]),
         "value": fields.get("value"),
         "symbol": symbol.upper() if symbol else None,
@@ -105,17 +82,28 @@ def _row_of(body: AnyAlertIn) -> dict[str, Any]:
     }
 
 
-async def create_alert(conn: Conn, actor: Actor, body: AnyAlertIn) -> Alert:
-    """A new active alert of the caller's. Raises AlertTargetNotFound when the account,
-    portfolio or bot it names is not the caller's. Audited ``alert.create``."""
-    row = _row_of(body)
+async def _insert(conn: Conn, row: dict[str, Any]) -> Alert:
     await _require_own(conn, "account", row["account_id"])
     await _require_own(conn, "portfolio", row["portfolio_id"])
     await _require_own(conn, "bot", row["bot_id"])
-    made = Alert.model_validate(await fetch_one(conn, Q["insert_alert"], row))
+    return Alert.model_validate(await fetch_one(conn, Q["insert_alert"], row))
+
+
+async def create_alert(conn: Conn, actor: Actor, body: AnyAlertIn) -> Alert:
+    """A new active alert of the caller's. Raises AlertTargetNotFound when the account,
+    portfolio or bot it names is not the caller's. Audited ``alert.create``."""
+    row = _row_of(body.type, body)
+    made = await _insert(conn, row)
     details = {k: row[k] for k in ("type", "condition", "value", "symbol")}
     await audit.record(conn, actor, "alert.create", "alert", made.id, details)
     return made
+
+
+async def create_price_alert(conn: Conn, alert: PriceAlertCreate) -> Alert:
+    """A price alert of the caller's, made the same way, for the services' own callers
+    (replays and tests in market time): its expiry is not checked and nothing is audited.
+    Raises AlertTargetNotFound for an account not the caller's."""
+    return await _insert(conn, _row_of("price", alert))
 
 
 async def list_alerts(

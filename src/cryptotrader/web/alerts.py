@@ -25,7 +25,8 @@ from cryptotrader.web.session import SignedInForm, SignedInPage
 router = APIRouter(include_in_schema=False)
 LISTED = 200
 HISTORY = 20
-EXPIRIES = {
+# the alert forms' "Expires" choices (this page's, the account page's, the chart's)
+EXPIRIES: dict[str, timedelta | None] = {
     "": None,
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),
@@ -41,8 +42,8 @@ ACCOUNT_CONDITIONS = {
 }
 
 
-def _alert_form(fields: dict[str, Any], expires_in: str) -> Any:
-    """The form's alert, as the service takes it (a refusal at its field)."""
+def alert_form(fields: dict[str, Any], expires_in: str) -> Any:
+    """A form's alert, as the alerts service takes it (a refusal at its field)."""
     if expires_in not in EXPIRIES:
         raise FieldRefusal(
             422, "validation_error", "Invalid value", "Expires: unknown choice", "expires_in"
@@ -95,7 +96,7 @@ async def create_price_alert(
     fields = {"type": "price", "symbol": symbol.upper(), "condition": condition}
     fields |= {"value": value.replace(",", ""), "window_seconds": window_seconds}
     fields |= {"frequency": frequency, "account_id": account_id}
-    data = _alert_form(fields, expires_in)
+    data = alert_form(fields, expires_in)
     async with viewer.caller.unit() as conn:
         try:
             await alerts.create_alert(conn, viewer.caller.actor, data)
@@ -117,7 +118,7 @@ async def create_account_alert(
     """An alert on this account (another user's: not found, like a missing one)."""
     fields = {"type": "account", "account_id": str(account_id), "condition": condition}
     fields |= {"value": value.replace(",", ""), "frequency": frequency}
-    data = _alert_form(fields, expires_in)
+    data = alert_form(fields, expires_in)
     async with viewer.caller.unit() as conn:
         await alerts.create_alert(conn, viewer.caller.actor, data)
     return go(request, f"/accounts/{account_id}")

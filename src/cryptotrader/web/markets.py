@@ -5,7 +5,6 @@ there, through the alerts service) and the order ticket."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, get_args
 from uuid import UUID
 
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 from cryptotrader.accounts import service as accounts
 from cryptotrader.alerts import service as alerts
 from cryptotrader.alerts.errors import AlertTargetNotFound
-from cryptotrader.alerts.schemas import Alert, PriceAlertIn
+from cryptotrader.alerts.schemas import Alert
 from cryptotrader.market import service as market
 from cryptotrader.market.errors import NoCandles
 from cryptotrader.market.schemas import TIMEFRAME_SECONDS, Timeframe
@@ -26,6 +25,7 @@ from cryptotrader.trading.schemas import OrderFilter
 from cryptotrader.watchlists import service as watchlists
 from cryptotrader.watchlists.schemas import WatchlistCreate
 from cryptotrader.web import charts
+from cryptotrader.web.alerts import alert_form
 from cryptotrader.web.display import display_of
 from cryptotrader.web.forms import FieldRefusal, go, invalid_form, is_htmx
 from cryptotrader.web.render import page, price
@@ -36,14 +36,6 @@ TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
 CHART_BARS = 2000
 MARKERS = 500
 ALERT_LINES = 50
-# the chart's alert form: "Expires" choices
-EXPIRIES: dict[str, timedelta | None] = {
-    "": None,
-    "1h": timedelta(hours=1),
-    "1d": timedelta(days=1),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
 CONDITION_WORDS = {
     "crosses_above": "crosses above",
     "crosses_below": "crosses below",
@@ -179,31 +171,6 @@ async def alert_lines(
     return JSONResponse({"symbol": symbol.upper(), "lines": lines})
 
 
-def _price_alert(
-    symbol: str, condition: str, value: str, frequency: str, expires_in: str, account_id: str
-) -> PriceAlertIn:
-    """The chart form's alert, as the alerts service takes it (its refusal at its field)."""
-    span = EXPIRIES.get(expires_in)
-    if expires_in not in EXPIRIES:
-        raise FieldRefusal(
-            422, "validation_error", "Invalid value", "Expires: unknown choice", "expires_in"
-        )
-    try:
-        return PriceAlertIn.model_validate(
-            {
-                "type": "price",
-                "symbol": symbol.upper(),
-                "condition": condition,
-                "value": value.strip().replace(",", ""),
-                "frequency": frequency,
-                "expires_at": datetime.now(UTC) + span if span else None,
-                "account_id": account_id or None,
-            }
-        )
-    except ValidationError as exc:
-        raise invalid_form(exc) from exc
-
-
 @router.post("/markets/{symbol}/alerts")
 async def create_alert(
     request: Request,
@@ -217,7 +184,9 @@ async def create_alert(
 ) -> Response:
     """An alert at the level clicked on the chart (alerts.service.create_alert: the one
     path, audited); the chart re-reads its lines (ct-alerts-changed)."""
-    data = _price_alert(symbol, condition, value, frequency, expires_in, account_id)
+    fields = {"type": "price", "symbol": symbol.upper(), "condition": condition}
+    fields |= {"value": value.replace(",", ""), "frequency": frequency, "account_id": account_id}
+    data = alert_form(fields, expires_in)
     async with viewer.caller.unit() as conn:
         await market.get_price(conn, data.symbol)  # a symbol we quote (else unknown_symbol)
         try:

@@ -26,6 +26,7 @@ from cryptotrader.webhooks.errors import UnsafeWebhookUrl
 from cryptotrader.webhooks.guard import check_url
 
 MAX_ATTEMPTS = 8
+TIMEOUT = 15.0  # seconds one attempt may take
 BASE_DELAY = 5.0
 MAX_DELAY = 3600.0
 MAX_REDIRECTS = 3
@@ -101,7 +102,7 @@ async def deliver(
     *,
     timestamp: int | None = None,
     guard: GuardSettings | None = None,
-    timeout: float = 15.0,  # noqa: ASYNC109 - httpx's per-request timeout, not a cancel scope
+    timeout: float = TIMEOUT,  # noqa: ASYNC109 - httpx's per-request timeout, not a cancel scope
     occurred_at: int | None = None,
 ) -> Attempt:
     """Send one signed event to ``url``; every failure becomes an Attempt, never an exception.

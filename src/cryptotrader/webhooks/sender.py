@@ -23,10 +23,16 @@ from cryptotrader.config import Settings
 from cryptotrader.db.calls import fetch_one
 from cryptotrader.db.queries import load_queries
 from cryptotrader.db.session import Conn, as_service
-from cryptotrader.webhooks.delivery import MAX_ATTEMPTS, Attempt, GuardSettings, deliver, next_delay
+from cryptotrader.webhooks.delivery import (
+    MAX_ATTEMPTS,
+    TIMEOUT,
+    Attempt,
+    GuardSettings,
+    deliver,
+    next_delay,
+)
 
 Q = load_queries("cryptotrader.webhooks")
-TIMEOUT = 15.0  # seconds one attempt may take
 _rng = random.SystemRandom()
 
 
